@@ -1,0 +1,3 @@
+from kqjax.cli import main
+
+main()

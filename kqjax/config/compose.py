@@ -1,0 +1,88 @@
+"""Compose the Hydra config exactly as the command line does, with one-line errors."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kqjax.config.errors import ConfigError
+
+DEFAULT_CONFIG = "config"
+
+
+def conf_dir() -> Path:
+    """The shipped configs: ``kqjax/conf`` in a wheel, ``<repo>/conf`` in a source checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here / "conf", here.parent / "conf"):
+        if (cand / f"{DEFAULT_CONFIG}.yaml").is_file():
+            return cand
+    raise FileNotFoundError(f"kqjax configs not found next to {here}")
+
+
+def compose(overrides=(), config_name: str = DEFAULT_CONFIG, hydra_config: bool = False):
+    """Compose ``config_name`` with ``overrides``; Hydra's errors become :class:`ConfigError`."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = list(overrides)
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="kqjax"):
+            return hydra_compose(config_name=config_name, overrides=overrides,
+                                 return_hydra_config=hydra_config)
+    except Exception as err:  # Hydra raises several types; all are the user's input
+        raise translate(err, overrides, config_name) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def translate(err: Exception, overrides, config_name: str) -> ConfigError:
+    """One line from a Hydra/OmegaConf composition error."""
+    text = str(err)
+    m = re.search(r"Could not override '([^']+)'", text)
+    if m:
+        key = m.group(1)
+        value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key), "")
+        parent, _, leaf = key.rpartition(".")
+        allowed = _keys_of(parent, [o for o in overrides if o.split("=", 1)[0] != key], config_name)
+        tail = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return ConfigError(key, value, message=f"{key}={value}: unknown option{tail}")
+    m = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+    if m:
+        group, name = m.groups()
+        avail = re.findall(r"^\t(\S+)$", text, re.M)
+        tail = f"; available: {', '.join(avail)}" if avail else ""
+        if config_name and group == "" and name == config_name:
+            return ConfigError("--config-name", name, message=f"--config-name={name}: no such config")
+        return ConfigError(group, name, message=f"{group}={name}: unknown option{tail}")
+    m = re.search(r"Cannot find primary config '([^']+)'", text)
+    if m:
+        return ConfigError("--config-name", m.group(1), message=f"--config-name={m.group(1)}: no such config")
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return ConfigError("override", message=f"cannot apply overrides {' '.join(overrides)}: {first}")
+
+
+def _keys_of(parent: str, overrides, config_name: str) -> list[str]:
+    try:
+        cfg = compose(overrides, config_name)
+    except ConfigError:
+        return []
+    node = cfg
+    for part in filter(None, parent.split(".")):
+        node = node.get(part) if hasattr(node, "get") else None
+        if node is None:
+            return []
+    return [str(k) for k in node.keys()] if hasattr(node, "keys") else []
+
+
+def expand_multirun(overrides) -> list[list[str]]:
+    """Every job's overrides of a basic-sweeper multirun (``a=1,2 b=x,y`` -> 4 jobs)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception as err:
+        raise translate(err, overrides, DEFAULT_CONFIG) from None
+    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    return [list(job) for batch in batches for job in batch]

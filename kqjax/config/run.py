@@ -1,0 +1,31 @@
+"""Run settings: seed, number of pulses, chunking, sampling mode, PRNG, progress."""
+from __future__ import annotations
+
+import dataclasses
+
+from kqjax.engine.keys import BLOCK, PRNG_IMPLS
+from kqjax.engine.params import param, specs
+
+DEFAULT_CHUNK = {"count": 2**24, "event": 2**20}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    seed: int = param(0, ge=0, lt=2**32, integer=True, long_name="random seed")
+    pulses: int = param(10**10, ge=1, le=10**18, integer=True, long_name="pulses sent per sweep point")
+    chunk_size: int | None = param(None, ge=BLOCK, le=2**34, integer=True,
+                                   long_name="pulses per compiled step (a multiple of 65536)")
+    mode: str = param("count", choices=("count", "event"), long_name="sampling level")
+    prng: str = param("threefry2x32", choices=PRNG_IMPLS, long_name="JAX PRNG implementation")
+    progress: object = param("auto", choices=("auto", True, False), long_name="progress bar")
+
+    @property
+    def chunk(self) -> int:
+        return self.chunk_size or DEFAULT_CHUNK[self.mode]
+
+    @property
+    def show_progress(self) -> bool | None:
+        return None if self.progress == "auto" else bool(self.progress)
+
+
+RUN_SPECS = specs(RunSettings)

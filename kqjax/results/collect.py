@@ -1,0 +1,89 @@
+"""Merge the datasets of a Hydra multirun into one, with the swept overrides as dimensions.
+
+Usage: ``kqjax-collect multirun/2026-11-22/10-00-00 [-o merged.nc]``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import xarray as xr
+import yaml
+
+from kqjax.results.io import write_dataset
+
+RESULT = "results.nc"
+
+
+def _value(text: str):
+    try:
+        v = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(text)
+
+
+def job_overrides(job_dir: Path) -> dict:
+    """``{key: value}`` of one job's command-line overrides."""
+    path = job_dir / ".hydra" / "overrides.yaml"
+    items = yaml.safe_load(path.read_text()) if path.is_file() else []
+    out = {}
+    for item in items or []:
+        key, _, val = str(item).partition("=")
+        out[key.lstrip("+~")] = _value(val)
+    return out
+
+
+def collect(directory, output=None) -> xr.Dataset:
+    """One dataset from every finished job under ``directory``; missing jobs are skipped."""
+    directory = Path(directory)
+    jobs = sorted(p.parent for p in directory.rglob(RESULT) if p.parent != directory)
+    if not jobs:
+        raise FileNotFoundError(f"no {RESULT} under {directory}")
+    overrides = [job_overrides(j) for j in jobs]
+    keys = sorted({k for o in overrides for k in o})
+    swept = [k for k in keys if len({str(o.get(k)) for o in overrides}) > 1]
+    names = {k: k.split(".")[-1].split("/")[-1] for k in swept}
+    if len(set(names.values())) < len(names):
+        names = {k: k.replace(".", "_").replace("/", "_") for k in swept}
+    parts = []
+    for job, ov in zip(jobs, overrides):
+        with xr.open_dataset(job / RESULT) as ds:
+            ds = ds.load()
+        for k in swept:
+            if names[k] in ds.dims:
+                raise ValueError(f"{k} is swept both inside the jobs and across them")
+            ds = ds.expand_dims({names[k]: [ov.get(k)]})
+            ds[names[k]].attrs["config_field"] = k
+        parts.append(ds)
+    try:
+        merged = xr.combine_by_coords(parts, combine_attrs="drop_conflicts")
+    except ValueError:
+        merged = xr.concat(parts, dim="job", combine_attrs="drop_conflicts")
+    merged.attrs["jobs"] = len(jobs)
+    merged.attrs["multirun_dir"] = str(directory)
+    if output is not None:
+        write_dataset(merged, output)
+    return merged
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="kqjax-collect", description=__doc__.splitlines()[0])
+    ap.add_argument("directory", help="a Hydra multirun directory")
+    ap.add_argument("-o", "--output", help="merged file (default: DIRECTORY/merged.nc)")
+    args = ap.parse_args(argv)
+    out = Path(args.output) if args.output else Path(args.directory) / "merged.nc"
+    try:
+        ds = collect(args.directory, out)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"kqjax-collect: error: {err}", file=sys.stderr)
+        return 2
+    dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
+    print(f"merged {ds.attrs['jobs']} jobs ({dims})")
+    print(f"dataset: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Monte Carlo of the link against its own expectation, at fixed seeds.
+
+Each (intensity, outcome) count of N pulses is Binomial(N, p) (a multinomial marginal), so a
+count c is checked against N p within 5 standard deviations sqrt(N p (1 - p)).
+"""
+import numpy as np
+import pytest
+
+from kqjax.links.link import simulate
+
+from .helpers import make_link, probabilities
+
+SIGMA = 5.0
+
+
+def within(counts, p, n):
+    sd = np.sqrt(n * p * (1 - p))
+    return np.abs(counts - n * p) <= SIGMA * sd + 1e-9
+
+
+@pytest.mark.parametrize("mode,pulses", [("count", 10**9), ("event", 2**20)])
+def test_counts_match_expectation(mode, pulses):
+    link, _ = make_link(["channel.length_km=[0,25,100]", "detector.dark_count_prob=1e-4",
+                         "detector.dead_time_ns=20", "detector.afterpulse_prob=0.02"])
+    out = simulate(link, pulses=pulses, seed=3, mode=mode, progress=False)
+    p = probabilities(link)
+    assert out["counts"].sum() == 3 * pulses
+    assert np.all(within(out["counts"], p, pulses)), (out["counts"], pulses * p)
+
+
+@pytest.mark.parametrize("mode,chunks", [("count", (2**16, 2**20, 2**24)), ("event", (2**16, 2**18))])
+def test_same_counts_whatever_the_chunk_size(mode, chunks):
+    link, _ = make_link(["channel.length_km=[10,60]"])
+    pulses = 3 * 2**18 + 1234
+    runs = [simulate(link, pulses=pulses, seed=7, chunk_size=c, mode=mode, progress=False)["counts"]
+            for c in chunks]
+    for r in runs[1:]:
+        assert np.array_equal(r, runs[0])
+    other = simulate(link, pulses=pulses, seed=8, chunk_size=chunks[0], mode=mode, progress=False)["counts"]
+    assert not np.array_equal(other, runs[0])
+
+
+def test_count_and_event_agree_in_distribution():
+    """Over 40 seeds per mode: per-class means agree (two-sample z within 5) and the Pearson
+    statistic of each run against the expectation averages to its degrees of freedom (11) within
+    5 standard errors (its variance is 2 x 11 for a multinomial)."""
+    link, _ = make_link(["channel.length_km=[0]", "detector.dark_count_prob=1e-3"])
+    n, runs = 2**16, 40
+    p = probabilities(link)[0].reshape(-1)
+    res = {}
+    for mode in ("count", "event"):
+        c = np.stack([simulate(link, pulses=n, seed=s, mode=mode, progress=False)["counts"][0].reshape(-1)
+                      for s in range(runs)])
+        res[mode] = c
+        pearson = ((c - n * p) ** 2 / (n * p)).sum(1)
+        assert abs(pearson.mean() - 11) <= SIGMA * np.sqrt(2 * 11 / runs)
+    diff = res["count"].mean(0) - res["event"].mean(0)
+    se = np.sqrt(2 * n * p * (1 - p) / runs)
+    assert np.all(np.abs(diff) <= SIGMA * se)
+
+
+def test_exact_counts_past_two_to_the_32_pulses():
+    link, _ = make_link(["channel.length_km=[50]"])
+    pulses = 2**33 + 12345
+    out = simulate(link, pulses=pulses, seed=1, chunk_size=2**30, progress=False)
+    c = out["counts"]
+    assert c.dtype == np.int64 and int(c.sum()) == pulses
+    assert np.all(within(c, probabilities(link), pulses))
+
+
+def test_simulated_rate_converges_to_asymptotic():
+    """With 1e12 pulses the decoy estimates from counts are within a few % of the expected ones."""
+    link, _ = make_link(["channel.length_km=[0,50,100]"])
+    out = simulate(link, pulses=10**12, seed=0, chunk_size=2**30, progress=False)
+    assert np.allclose(out["key_rate"], out["key_rate_asymptotic"], rtol=0.03)
+    assert np.all(out["key_rate"] <= out["plob_bound"])

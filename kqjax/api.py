@@ -1,8 +1,11 @@
 """Python API: the same config, checks and results as the command line."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
+
+import numpy as np
 
 from kqjax import tasks
 from kqjax.config.build import build
@@ -11,7 +14,10 @@ from kqjax.config.errors import ConfigError
 from kqjax.results.dataset import provenance
 from kqjax.results.io import write_dataset
 
-MODES = ("simulate",)
+MODES = ("simulate", "optimize", "evaluate")
+"""simulate: Monte Carlo of the configured pulses. optimize: optax on the differentiable expected
+objective (``optimize`` block), at every sweep point. evaluate: that objective at the configured
+parameters, nothing else (what a derivative-free sweeper such as Optuna maximises)."""
 
 
 def prepare(cfg):
@@ -20,7 +26,22 @@ def prepare(cfg):
     if mode not in MODES:
         raise ConfigError("mode", mode, "one of " + ", ".join(MODES))
     task = tasks.get(cfg.get("task"))
-    return task, build(cfg, task.GROUPS)
+    built = build(cfg, task.GROUPS)
+    if mode != "simulate":
+        from kqjax.config.optimize import check_optimize
+
+        built = dataclasses.replace(built, optimize=check_optimize(cfg.get("optimize"), task, built, mode))
+    return task, built
+
+
+def _run_objective(task, built, mode):
+    """Optimise or evaluate: (dataset, attrs, plots function)."""
+    from kqjax import optimize
+    from kqjax.results import optimum
+
+    arrays, variables, attrs = optimize.run(task, built, mode)
+    steps = built.optimize.steps if mode == "optimize" else None
+    return optimum.assemble(arrays, variables, built.grid, steps), attrs, optimum.plots
 
 
 def execute(cfg, output_dir=None, prepared=None):
@@ -31,22 +52,46 @@ def execute(cfg, output_dir=None, prepared=None):
     from omegaconf import OmegaConf
 
     task, built = prepared or prepare(cfg)
+    mode = cfg.get("mode", "simulate")
     start = time.perf_counter()
-    ds, extra = task.run(built)
+    if mode == "simulate":
+        ds, extra = task.run(built)
+        plots = task.plots
+    else:
+        ds, extra, plots = _run_objective(task, built, mode)
     ds.attrs.update(provenance(OmegaConf.to_yaml(cfg, resolve=True), built.run.seed, built.run.prng,
                                time.perf_counter() - start, task=cfg.get("task"), **extra))
     written = []
     if output_dir is not None:
         output_dir = Path(output_dir)
         written.append(write_dataset(ds, output_dir / "results.nc"))
-        written.extend(task.plots(ds, output_dir))
+        written.extend(plots(ds, output_dir))
     return ds, written
+
+
+def summary(task, ds) -> str:
+    """The task's summary of a simulation, or the optimum / evaluated objective."""
+    if ds.attrs.get("mode", "simulate") == "simulate":
+        return task.summary(ds)
+    from kqjax.results.optimum import summary as optimum_summary
+
+    return optimum_summary(ds)
+
+
+def score(ds) -> float:
+    """One number for a sweeper (Optuna) to maximise: the optimum, the evaluated objective, or
+    the asymptotic key rate, averaged over the sweep grid."""
+    for name in ("objective_opt", "objective", "key_rate_asymptotic"):
+        if name in ds and "step" not in ds[name].dims:
+            return float(np.mean(ds[name].values))
+    raise KeyError("no objective in this dataset")
 
 
 def run(overrides=(), config_name: str = DEFAULT_CONFIG, output_dir=None):
     """Compose ``config_name`` with Hydra ``overrides`` (as on the command line), check it, run it.
 
     >>> ds = kqjax.run(["channel.length_km=[0,50,100]", "run.pulses=1e9"])
+    >>> ds = kqjax.run(["experiment=optimize_decoy"])   # optimal mu, nu at 0-200 km
 
     Files are written only when ``output_dir`` is given. Bad input raises
     :class:`kqjax.config.errors.ConfigError` before any work.

@@ -54,18 +54,20 @@ def preflight(argv) -> None:
         prepare(compose(job, name))
 
 
-def _app(cfg) -> None:
+def _app(cfg) -> float:
+    """One job. Returns the job's score (see :func:`kqjax.api.score`) for a sweeper such as Optuna."""
     from hydra.core.hydra_config import HydraConfig
 
-    from kqjax.api import execute, prepare
+    from kqjax.api import execute, prepare, score, summary
 
     task, built = prepare(cfg)
     ds, written = execute(cfg, HydraConfig.get().runtime.output_dir, prepared=(task, built))
-    print(task.summary(ds))
+    print(summary(task, ds))
     if not ds.attrs.get("complete", 1):
         print(f"interrupted: {ds.attrs['pulses_done']:.4g} of {ds.attrs['pulses']:.4g} pulses per point")
     for path in written:
         print(f"{'dataset' if str(path).endswith('.nc') else 'plot'}: {path}")
+    return score(ds)
 
 
 def main(argv=None) -> None:
@@ -75,8 +77,13 @@ def main(argv=None) -> None:
     except ConfigError as err:
         print(f"kqjax: error: {err}", file=sys.stderr)
         sys.exit(2)
+    import logging
+
     import hydra
 
+    # Hydra logs the root logger at INFO to the console and the job's log file; keep JAX's
+    # INFO chatter (e.g. "Unable to initialize backend 'tpu'") out of both.
+    logging.getLogger("jax").setLevel(logging.WARNING)
     sys.argv = [sys.argv[0], *argv]
     hydra.main(config_path=str(conf_dir()), config_name=DEFAULT_CONFIG, version_base="1.3")(_app)()
 

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from kqjax.config.errors import ConfigError
+from kqjax.config.errors import ConfigError, _show
 from kqjax.config.run import RUN_SPECS, RunSettings
 from kqjax.engine.grid import Axis, Grid, SweepSyntaxError, parse_values
 from kqjax.engine.keys import BLOCK
@@ -25,6 +25,7 @@ class Built:
     grid: Grid
     run: RunSettings
     values: dict  # {group: {field: scalar or swept array}} as configured
+    optimize: object = None  # checked OptimizeSettings in optimize/evaluate mode
 
 
 def _plain(node):
@@ -79,7 +80,7 @@ def check_run(node) -> RunSettings:
     unknown = set(node) - set(RUN_SPECS)
     if unknown:
         key = sorted(unknown)[0]
-        raise ConfigError(f"run.{key}", node[key], message=f"run.{key}: unknown option; run has: {', '.join(RUN_SPECS)}")
+        raise ConfigError(f"run.{key}", node[key], message=f"run.{key}={_show(node[key])}: unknown option; run has: {', '.join(RUN_SPECS)}")
     out = {}
     for name, spec in RUN_SPECS.items():
         if name not in node:
@@ -113,7 +114,7 @@ def check_group(group: str, node) -> tuple[type, dict]:
     for key in node:
         if key not in fields:
             raise ConfigError(f"{group}.{key}", node[key],
-                              message=f"{group}.{key}: unknown option for {group} '{kind}'; allowed: {', '.join(fields)}")
+                              message=f"{group}.{key}={_show(node[key])}: unknown option for {group} '{kind}'; allowed: {', '.join(fields)}")
     values = {}
     for name, spec in fields.items():
         default = next(f.default for f in dataclasses.fields(cls) if f.name == name)

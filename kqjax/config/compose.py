@@ -58,7 +58,25 @@ def translate(err: Exception, overrides, config_name: str) -> ConfigError:
     m = re.search(r"Cannot find primary config '([^']+)'", text)
     if m:
         return ConfigError("--config-name", m.group(1), message=f"--config-name={m.group(1)}: no such config")
+    m = re.search(r"(?:Error parsing override|Ambiguous value for argument|Sweep parameters) '([^'=]+)=([^']*)'",
+                  text)
+    if m:  # Hydra's override grammar: name the override, say how to write it
+        key, value = m.group(1).lstrip("+~"), m.group(2)
+        fn = re.match(r"\s*(linspace|logspace|geomspace|arange)\s*\((.*)\)\s*$", value)
+        if fn:
+            colon = ":".join(a.strip() for a in fn.group(2).split(","))
+            why = f"write {fn.group(1)}:{colon} (Hydra reads unquoted parentheses as its own functions)"
+        elif "Ambiguous value" in text or "requires --multirun" in text:
+            why = "a sweep across runs needs -m; to sweep inside one run write a list [a,b,...] or a range"
+        else:
+            why = next((ln.split(": ", 1)[-1] for ln in text.splitlines()[1:2]), "cannot parse it")
+        return ConfigError(key, value, message=f"{key}={value}: {why}")
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    m = re.search(r"at input '([^']+)'", first)
+    bad = next((o for o in overrides if m and m.group(1) in o and "=" in o), None)
+    if bad:
+        key, _, value = bad.partition("=")
+        return ConfigError(key.lstrip("+~"), value, message=f"{key.lstrip('+~')}={value}: cannot parse it ({first})")
     return ConfigError("override", message=f"cannot apply overrides {' '.join(overrides)}: {first}")
 
 

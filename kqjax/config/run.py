@@ -6,7 +6,7 @@ import dataclasses
 from kqjax.engine.keys import BLOCK, PRNG_IMPLS
 from kqjax.engine.params import param, specs
 
-DEFAULT_CHUNK = {"count": 2**24, "event": 2**20}
+DEFAULT_CHUNK = {"count": 2**28, "event": 2**20}
 
 
 @dataclasses.dataclass(frozen=True)

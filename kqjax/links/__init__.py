@@ -1,5 +1,6 @@
 """Quantum links: sources, channels, detectors and protocols (importing registers them)."""
 from kqjax.links.channels import fiber  # noqa: F401
+from kqjax.links.channels import lognormal_fading  # noqa: F401
 from kqjax.links.detectors import threshold  # noqa: F401
 from kqjax.links.protocols import bb84_decoy  # noqa: F401
 from kqjax.links.sources import weak_coherent  # noqa: F401

@@ -1,8 +1,11 @@
 """A prepare-and-measure link: source -> channel -> detectors -> protocol, and its Monte Carlo.
 
 ``simulate`` draws the exact number of pulses of each (intensity, outcome) class block by block:
-count-level sampling draws one multinomial per block of pulses (the transmittance is fixed within
-a block), event-level sampling draws every pulse. Both use the keys of ``(seed, block index)``, so
+count-level sampling draws, per block of pulses, Alice's and Bob's choices (intensity, bases agree)
+as one multinomial and then the detections of each sifted class (the transmittance is fixed within
+a block); event-level sampling draws every pulse. The choices do not depend on the channel, so
+when they are the same at every sweep point they are drawn once per block for the whole grid
+(the draws are the same either way: a draw depends only on its key and its parameters). Both use the keys of ``(seed, block index)``, so
 results do not depend on the chunk size. The protocol then estimates rates from those counts,
 and from the expected counts for the asymptotic rate.
 """
@@ -38,16 +41,23 @@ class Link:
     def estimate(self, counts, eta):
         return self.protocol.estimate(counts, self.source, self.detector, eta)
 
-    def block_counts(self, key, n, mode):
-        """Counts [12] of one block of ``n`` pulses."""
+    def allocate(self, key, n):
+        """Pulses of each (intensity, bases agree | differ) in a block of ``n``: [3, 2]."""
+        p = self.protocol.allocation(self.source)
+        return multinomial(keys.stream(key, "allocation"), n, p.reshape(-1)).reshape(p.shape)
+
+    def block_counts(self, key, n, mode, alloc=None):
+        """Counts [3, 4] of one block of ``n`` pulses (``alloc``: its allocation, if drawn already)."""
         eta = self.channel.sample(keys.stream(key, "fading"))
         if mode == "event":
             idx = self.protocol.sample_events(keys.stream(key, "events"), keys.BLOCK,
                                               self.source, self.detector, eta)
             idx = jnp.where(jnp.arange(keys.BLOCK) < n, idx, N_CLASSES)
-            return jnp.zeros(N_CLASSES + 1, jnp.int64).at[idx].add(1)[:N_CLASSES]
-        p = self.probabilities(eta).reshape(-1)
-        return multinomial(keys.stream(key, "counts"), n, p)
+            return jnp.zeros(N_CLASSES + 1, jnp.int64).at[idx].add(1)[:N_CLASSES].reshape(3, 4)
+        alloc = self.allocate(key, n) if alloc is None else alloc
+        det = multinomial(keys.stream(key, "detection"), alloc[:, 0],
+                          self.protocol.detection(self.source, self.detector, eta))
+        return jnp.concatenate([det, alloc[:, 1:]], -1)
 
     def expected(self):
         """Asymptotic rates: the protocol evaluated on expected counts."""
@@ -63,16 +73,24 @@ def make_step(link: Link, root, blocks: int, mode: str):
     sequentially so that memory stays at one chunk of pulses.
     """
 
-    def per_point(lk, ks, sizes):
-        c = jax.vmap(lambda k, n: lk.block_counts(k, n, mode))(ks, sizes)
-        return c.sum(0).reshape(3, 4)
+    alloc_p = np.asarray(jax.vmap(lambda lk: lk.protocol.allocation(lk.source))(link))
+    shared = mode == "count" and np.all(alloc_p == alloc_p[:1])
+    first_point = jax.tree_util.tree_map(lambda x: x[0], link)
+
+    def per_point(lk, ks, sizes, alloc):
+        if alloc is None:
+            c = jax.vmap(lambda k, n: lk.block_counts(k, n, mode))(ks, sizes)
+        else:
+            c = jax.vmap(lambda k, n, a: lk.block_counts(k, n, mode, a))(ks, sizes, alloc)
+        return c.sum(0)
 
     @jax.jit
     def step(first, sizes):
         ks = keys.block_keys(root, first, blocks)
         if mode == "event":
-            return jax.lax.map(lambda lk: per_point(lk, ks, sizes), link)
-        return jax.vmap(lambda lk: per_point(lk, ks, sizes))(link)
+            return jax.lax.map(lambda lk: per_point(lk, ks, sizes, None), link)
+        alloc = jax.vmap(first_point.allocate)(ks, sizes) if shared else None
+        return jax.vmap(lambda lk: per_point(lk, ks, sizes, alloc))(link)
 
     return step
 

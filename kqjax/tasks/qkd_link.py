@@ -1,6 +1,8 @@
 """Prepare-and-measure QKD link: Monte Carlo counts -> decoy estimation -> key-rate dataset."""
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import kqjax.links  # noqa: F401  (registers the components)
@@ -43,6 +45,38 @@ def arrays(out: dict) -> dict:
     c = out["counts"]
     return {**out, "sent": c.sum(-1), "sifted": c[..., :3].sum(-1), "detected": c[..., 0] + c[..., 1],
             "errors": c[..., 1]}
+
+
+# What ``mode=optimize`` / ``mode=evaluate`` can maximise: name -> (units, long name).
+OBJECTIVES = {
+    "key_rate": ("bit/pulse", "asymptotic secret key rate"),
+    "key_rate_bps": ("bit/s", "asymptotic secret key rate"),
+}
+
+
+def objective_samples(name: str, components: dict, key, samples: int):
+    """The objective at ``samples`` transmittance realisations drawn with ``key`` (one value, at
+    the expected transmittance, if the channel does not fade). Differentiable in every field.
+
+    Where there is key this is the asymptotic key rate; where there is none it is the (negative)
+    GLLP bracket R / (p_mu q) = Q_1 [1 - h2(e_1)] - f Q_mu h2(E_mu): it has the sign and the
+    scale of R but does not shrink with the signal or basis probabilities, so an optimiser climbs
+    it towards key instead of turning the signal off.
+    """
+    link = Link(**components)
+    channel = link.channel
+    if getattr(channel, "fading", False):
+        eta = channel.sample(key, (samples,))
+    else:
+        eta = jnp.atleast_1d(channel.transmittance())
+    scale = link.source.rep_rate_hz() if name == "key_rate_bps" else 1.0
+    prefactor = jnp.maximum(link.source.p_mu * link.protocol.sifting(), 1e-300)
+
+    def at(e):
+        rate = link.estimate(link.probabilities(e), e)["key_rate_signed"]
+        return jnp.where(rate > 0, scale * rate, rate / prefactor)
+
+    return jax.vmap(at)(eta)
 
 
 def run(built):

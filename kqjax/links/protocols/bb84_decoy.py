@@ -6,9 +6,9 @@ Key from both bases (GLLP): the sifting factor is q = p_z^2 + (1 - p_z)^2.
 
 Key rate per pulse sent (Lo, Ma, Chen, PRL 94, 230504, 2005; GLLP, QIC 4, 325, 2004):
   R = p_mu q { Q_1 [1 - h2(e_1)] - f Q_mu h2(E_mu) },  reported as 0 when negative,
-with Q_1 = Y_1 mu exp(-mu). The single-photon yield and error are bounded from the measured gains
-Q_k and QBERs E_k with the vacuum + weak decoy (or weak + weak) estimates of
-Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005):
+with Q_1 = Y_1 mu exp(-mu) (``key_rate_signed`` is R before clipping, for optimisers). The
+single-photon yield and error are bounded from the measured gains Q_k and QBERs E_k with the
+vacuum + weak decoy (or weak + weak) estimates of Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005):
   Y_0 >= max{(nu Q_w e^w - w Q_nu e^nu) / (nu - w), 0}
   Y_1 >= mu / (mu nu - mu w - nu^2 + w^2) [Q_nu e^nu - Q_w e^w - (nu^2 - w^2)/mu^2 (Q_mu e^mu - Y_0)]
   e_1 <= (E_nu Q_nu e^nu - E_w Q_w e^w) / ((nu - w) Y_1)
@@ -50,14 +50,21 @@ class DecoyBB84:
         rate = 0.5 * jnp.sum(source.probabilities() * raw, -1)
         return detector.effective(rate, source.rep_rate_hz())
 
-    def probabilities(self, source, detector, eta):
-        """Probability of each (intensity, outcome) per pulse sent: shape [..., 3, 4]."""
+    def allocation(self, source):
+        """P(intensity k, bases agree | differ) per pulse, [..., 3, 2]: Alice's and Bob's choices."""
+        q = self.sifting()
+        return source.probabilities()[..., None] * jnp.stack(jnp.broadcast_arrays(q, 1.0 - q), -1)[..., None, :]
+
+    def detection(self, source, detector, eta):
+        """P(correct, error, no click | intensity k, bases agree), [..., 3, 3]."""
         dark, avail = self.detector_state(source, detector, eta)
         m = source.intensities() * jnp.asarray(eta)[..., None]
-        ok, err, none = detector.outcomes(m, dark[..., None], avail[..., None])
-        q = self.sifting()
-        per = jnp.stack([q * ok, q * err, q * none, jnp.broadcast_to(1.0 - q, ok.shape)], -1)
-        return source.probabilities()[..., None] * per
+        return jnp.stack(detector.outcomes(m, dark[..., None], avail[..., None]), -1)
+
+    def probabilities(self, source, detector, eta):
+        """Probability of each (intensity, outcome) per pulse sent: shape [..., 3, 4]."""
+        alloc = self.allocation(source)
+        return jnp.concatenate([alloc[..., :1] * self.detection(source, detector, eta), alloc[..., 1:]], -1)
 
     def sample_events(self, key, n, source, detector, eta):
         """Outcome index 4 k + outcome of each of ``n`` pulses, sampled pulse by pulse."""
@@ -95,13 +102,15 @@ class DecoyBB84:
             y1 = mu / (mu * nu - mu * w - nu**2 + w**2) * (
                 q_nu * jnp.exp(nu) - q_w * jnp.exp(w) - (nu**2 - w**2) / mu**2 * (q_mu * jnp.exp(mu) - y0))
             y1 = jnp.maximum(y1, 0.0)
-            e1 = (e_nu * q_nu * jnp.exp(nu) - e_w * q_w * jnp.exp(w)) / ((nu - w) * jnp.maximum(y1, 1e-300))
+            y1_safe = jnp.where(y1 > 0, y1, 1.0)  # no 1/0 even in the branch not taken (finite gradients)
+            e1 = (e_nu * q_nu * jnp.exp(nu) - e_w * q_w * jnp.exp(w)) / ((nu - w) * y1_safe)
             e1 = jnp.where(y1 > 0, jnp.clip(e1, 0.0, 0.5), 0.5)
         q1 = y1 * mu * jnp.exp(-mu)
         bracket = q1 * (1.0 - h2(e1)) - self.f_ec * q_mu * h2(e_mu)
         rate = source.p_mu * self.sifting() * bracket
         return {
             "key_rate": jnp.maximum(rate, 0.0),
+            "key_rate_signed": rate,  # before clipping at 0: smooth, for optimisers (< 0: no key)
             "gain": gain,
             "qber": qber,
             "y1_lower": y1,

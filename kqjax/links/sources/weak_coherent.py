@@ -39,6 +39,36 @@ class WeakCoherentSource:
             bad.append(("p_mu", "p_mu + p_nu + p_omega must equal 1"))
         return bad
 
+    # For the optimiser: class probabilities live on a simplex (softmax), and the intensities
+    # keep the relations above at every step: fields are resolved in declaration order
+    # (mu, nu, omega), each inside the interval that `interval` gives.
+    simplex = ("p_mu", "p_nu", "p_omega")
+
+    DECOY_GAP = 1e-9
+    """Smallest nu - omega an optimiser may reach. The decoy estimates subtract gains
+    (Q_nu e^nu - Q_w e^w ~ (nu - omega) Y_1) that agree to within ~Y_0; in float64 the difference
+    keeps a relative precision of ~1e-16 Y_0 / ((nu - omega) Y_1) <~ 1e-7 above this gap, and
+    the asymptotic key rate changes by O(gap) when the gap shrinks below it."""
+
+    @classmethod
+    def interval(cls, name: str, v: dict, later: frozenset):
+        """(lower, upper) bound on ``name`` implied by :meth:`relations` (None: no bound).
+
+        ``v`` holds the values of the fields already resolved (fixed or optimised before
+        ``name``); fields in ``later`` are optimised after it and can still take any value their
+        own bounds allow, so a bound leaves them room: nu in (omega + gap, mu - omega) needs
+        mu > 2 omega + gap.
+        """
+        g = cls.DECOY_GAP
+        w = 0.0 if "omega" in later else v["omega"]
+        if name == "mu":
+            return (w + g if "nu" in later else v["nu"]) + w, None
+        if name == "nu":
+            return w + g, v["mu"] - w
+        if name == "omega":
+            return None, jnp.minimum(v["nu"] - g, v["mu"] - v["nu"])
+        return None, None
+
     def intensities(self) -> jnp.ndarray:
         """Mean photon numbers [mu, nu, omega]."""
         return jnp.stack(jnp.broadcast_arrays(self.mu, self.nu, self.omega), -1)

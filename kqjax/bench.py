@@ -1,0 +1,362 @@
+"""kqjax-bench: throughput of the decoy-BB84 fiber-link Monte Carlo against NumPy peers.
+
+Measures pulses per second of kqjax's count-level engine (one multinomial per block of 65536
+pulses) and event-level engine (every pulse drawn), and of two plain NumPy implementations of the
+same model, all in the same run on the same machine:
+
+- NumPy count: per block of 65536 pulses, ``numpy.random.Generator.multinomial`` over the link's
+  12 (intensity, outcome) probabilities (taken from ``Link.probabilities``, so the model is
+  identical), vectorised over blocks and sweep points;
+- NumPy event: pulse by pulse, vectorised NumPy, the same per-pulse physics as
+  ``DecoyBB84.sample_events`` (10 uniforms per pulse).
+
+kqjax is timed through its own engine path (``make_step`` + ``driver.accumulate``, the loop that
+``simulate`` runs) after a warm-up call, so compilation is excluded from the throughput and
+reported separately. Each measurement is repeated ``--repeat`` times; the best time is reported.
+
+Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--repeat R] [--quick]
+[--json FILE]``. Speed lives here, never in a timed test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGETS = {"kqjax_count/kqjax_event": 100.0, "kqjax_count/numpy_count": 1.0}
+ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
+GROUPS = ("channel", "source", "detector", "protocol")
+N_CLASSES = 12
+
+
+# --------------------------------------------------------------------------------------------
+# The link under test
+
+
+def build_link(points: int, max_km: float = 250.0, overrides=()):
+    """The default experiment (decoy BB84 over fiber) with ``points`` fiber lengths 0..max_km.
+
+    Returns (Link with the flattened grid as leading axis, lengths in km).
+    """
+    from kqjax.config.build import build
+    from kqjax.config.compose import compose
+    from kqjax.links.link import Link
+
+    lengths = np.linspace(0.0, max_km, points)
+    sweep = "[" + ",".join(repr(float(x)) for x in lengths) + "]"
+    cfg = compose([f"channel.length_km={sweep}", *overrides])
+    built = build(cfg, GROUPS)
+    return Link(**built.components), lengths
+
+
+def link_probabilities(link) -> np.ndarray:
+    """Per-pulse probabilities [G, 12] of every (intensity, outcome) class, from the link itself."""
+    import jax
+
+    from kqjax.links.link import Link
+
+    p = jax.jit(jax.vmap(lambda lk: Link.probabilities(lk, lk.channel.transmittance())))(link)
+    return np.asarray(p, np.float64).reshape(-1, N_CLASSES)
+
+
+def event_parameters(link) -> dict:
+    """Per-point numbers (numpy [G]) that DecoyBB84.sample_events uses."""
+    import jax
+
+    def one(lk):
+        eta = lk.channel.transmittance()
+        dark, avail = lk.protocol.detector_state(lk.source, lk.detector, eta)
+        return {"eta": eta, "dark": dark, "avail": avail,
+                "intensities": lk.source.intensities(), "class_p": lk.source.probabilities()}
+
+    out = {k: np.asarray(v, np.float64) for k, v in jax.jit(jax.vmap(one))(link).items()}
+    out["efficiency"] = np.asarray(link.detector.efficiency, np.float64)
+    out["misalignment"] = np.asarray(link.detector.misalignment, np.float64)
+    out["p_z"] = np.broadcast_to(np.asarray(link.protocol.p_z, np.float64), out["eta"].shape)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# NumPy references (benchmark peers, not physics)
+
+
+def block_sizes(pulses: int, block: int) -> np.ndarray:
+    """Pulses in each block of a run of ``pulses`` (the last one may be partial)."""
+    nblocks = -(-int(pulses) // block)
+    idx = np.arange(nblocks, dtype=np.int64)
+    return np.clip(int(pulses) - idx * block, 0, block)
+
+
+def numpy_count(p: np.ndarray, pulses: int, seed: int = 0, block: int = 2**16,
+                blocks_per_chunk: int = 512) -> np.ndarray:
+    """Count-level NumPy reference: one multinomial per block and sweep point.
+
+    ``p`` is [G, 12]; returns exact int64 counts [G, 12] of ``pulses`` pulses per point. The draws
+    are vectorised over blocks (``blocks_per_chunk`` at a time, bounding memory) and points.
+    """
+    rng = np.random.default_rng(seed)
+    p = np.asarray(p, np.float64)
+    p = p / p.sum(-1, keepdims=True)
+    sizes = block_sizes(pulses, block)
+    total = np.zeros(p.shape, np.int64)
+    for first in range(0, sizes.size, blocks_per_chunk):
+        n = sizes[first:first + blocks_per_chunk]
+        total += rng.multinomial(n[None, :], p[:, None, :]).sum(1)
+    return total
+
+
+def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) -> np.ndarray:
+    """Event-level NumPy reference: every pulse drawn, as ``DecoyBB84.sample_events`` does.
+
+    Per pulse: the intensity class, both bases, the photons reaching each detector (correct and
+    wrong, after misalignment), dead-time availability and dark counts of each detector, and a
+    random bit on a double click. Returns int64 counts [G, 12].
+    """
+    rng = np.random.default_rng(seed)
+    g = params["eta"].shape[0]
+    total = np.zeros((g, N_CLASSES), np.int64)
+    for i in range(g):
+        cum = np.cumsum(params["class_p"][i])
+        inten = params["intensities"][i]
+        eta, eff, e_d = params["eta"][i], params["efficiency"][i], params["misalignment"][i]
+        dark, avail, p_z = params["dark"][i], params["avail"][i], params["p_z"][i]
+        left = int(pulses)
+        while left > 0:
+            n = min(chunk, left)
+            left -= n
+            u = rng.random((10, n))
+            k = (u[0] >= cum[0]).astype(np.int64) + (u[0] >= cum[1])
+            sifted = (u[1] < p_z) == (u[2] < p_z)
+            m = inten[k] * (eta * eff)
+            photon_c = u[3] < -np.expm1(-(1.0 - e_d) * m)
+            photon_w = u[4] < -np.expm1(-e_d * m)
+            click_c = (u[5] < avail) & (photon_c | (u[6] < dark))
+            click_w = (u[7] < avail) & (photon_w | (u[8] < dark))
+            coin = u[9] < 0.5
+            outcome = np.where(click_c & click_w, np.where(coin, 1, 0),
+                               np.where(click_c, 0, np.where(click_w, 1, 2)))
+            idx = 4 * k + np.where(sifted, outcome, 3)
+            total[i] += np.bincount(idx, minlength=N_CLASSES)
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+
+
+def _timed(fn, repeat: int):
+    """(best seconds, all seconds, last result) of ``repeat`` calls of ``fn``."""
+    times, out = [], None
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), times, out
+
+
+def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int,
+                prng: str = "threefry2x32"):
+    """Time kqjax's engine loop for ``mode``; returns a result row and counts [G, 12]."""
+    import jax
+
+    from kqjax.engine import driver, keys
+    from kqjax.links.link import make_step
+
+    root = keys.root_key(seed, prng)
+    _, per_chunk = driver.plan(pulses, chunk)
+    step = make_step(link, root, per_chunk, mode)
+    sizes = np.full(per_chunk, keys.BLOCK, np.int64)
+    t0 = time.perf_counter()
+    jax.block_until_ready(step(np.int64(0), sizes))  # compile + one chunk
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jax.block_until_ready(step(np.int64(0), sizes))  # one compiled chunk
+    one_chunk = time.perf_counter() - t0
+
+    def go():
+        acc = driver.accumulate(step, pulses, chunk, progress=False)
+        assert acc.complete and acc.pulses == pulses
+        return acc.counts
+
+    best, times, counts = _timed(go, repeat)
+    counts = np.asarray(counts, np.int64).reshape(-1, N_CLASSES)
+    row = {"pulses_per_point": int(pulses), "chunk_size": int(per_chunk * keys.BLOCK),
+           "compile_s": max(warm - one_chunk, 0.0), "warmup_s": warm}
+    return row, times, best, counts
+
+
+def bench_numpy(fn, pulses: int, repeat: int):
+    best, times, counts = _timed(fn, repeat)
+    return {"pulses_per_point": int(pulses), "chunk_size": None, "compile_s": None, "warmup_s": None}, \
+        times, best, counts
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def environment() -> dict:
+    import jax
+
+    import kqjax
+
+    dev = jax.devices()[0]
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = os.cpu_count()
+    return {
+        "device": f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)} x{jax.device_count()}",
+        "jax_version": jax.__version__,
+        "jaxlib_version": getattr(__import__("jaxlib"), "__version__", "?"),
+        "numpy_version": np.__version__,
+        "kqjax_version": kqjax.__version__,
+        "python_version": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": affinity,
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def _fmt_s(x):
+    return "-" if x is None else f"{x:.3f}"
+
+
+def table(result: dict) -> str:
+    env = result["environment"]
+    lines = [
+        f"kqjax-bench: decoy-BB84 over fiber (default experiment), {result['points']} sweep points "
+        f"(length_km 0..{result['max_km']:g}), seed {result['seed']}, best of {result['repeat']}",
+        f"device {env['device']} | jax {env['jax_version']} | numpy {env['numpy_version']} | "
+        f"CPUs {env['cpu_count']} ({env['cpus_usable']} usable, {env['processor']})",
+        "",
+        f"{'':<14}{'pulses/point':>14}{'pulses total':>14}{'chunk':>11}{'best [s]':>10}{'pulses/s':>12}"
+        f"{'compile [s]':>13}",
+    ]
+    for name in ROWS:
+        r = result["rows"][name]
+        c = r["chunk_size"]
+        chunk = "-" if c is None else f"2^{c.bit_length() - 1}" if c & (c - 1) == 0 else f"{c:.4g}"
+        lines.append(f"{name:<14}{r['pulses_per_point']:>14.4g}{r['pulses_total']:>14.4g}{chunk:>11}"
+                      f"{r['best_s']:>10.3f}{r['pulses_per_s']:>12.3e}{_fmt_s(r['compile_s']):>13}")
+    lines.append("")
+    for key, (val, target) in result["ratios"].items():
+        a, b = key.split("/")
+        mark = "" if target is None else (f"(target >= {target:g}x: " + ("met)" if val >= target else "NOT met)"))
+        shown = f"{val:.0f}" if val >= 100 else f"{val:.3g}"
+        lines.append(f"ratio {a.replace('_', ' '):<12} / {b.replace('_', ' '):<12}{shown:>12}x  {mark}".rstrip())
+    return "\n".join(lines)
+
+
+def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repeat: int = 3,
+        seed: int = 0, count_chunk: int | None = None, event_chunk: int | None = None,
+        max_km: float = 250.0, log=None) -> dict:
+    """Measure all four rows; returns a JSON-able dict (``table`` prints it)."""
+    import kqjax  # noqa: F401  (enables x64)
+    from kqjax.config.run import DEFAULT_CHUNK
+    from kqjax.engine.keys import BLOCK
+
+    say = log or (lambda msg: None)
+    count_chunk = count_chunk or DEFAULT_CHUNK["count"]
+    event_chunk = event_chunk or DEFAULT_CHUNK["event"]
+    link, lengths = build_link(points, max_km)
+    p = link_probabilities(link)
+    params = event_parameters(link)
+    rows, counts, times = {}, {}, {}
+    plan = [
+        ("kqjax count", lambda: bench_kqjax(link, "count", pulses, count_chunk, seed, repeat)),
+        ("kqjax event", lambda: bench_kqjax(link, "event", event_pulses, event_chunk, seed, repeat)),
+        ("numpy count", lambda: bench_numpy(lambda: numpy_count(p, pulses, seed, BLOCK), pulses, repeat)),
+        ("numpy event", lambda: bench_numpy(lambda: numpy_event(params, event_pulses, seed), event_pulses,
+                                            repeat)),
+    ]
+    for name, fn in plan:
+        say(f"measuring {name} ...")
+        row, ts, best, c = fn()
+        total = row["pulses_per_point"] * points
+        row.update(best_s=best, times_s=ts, pulses_total=total, pulses_per_s=total / best)
+        rows[name] = row
+        counts[name] = c
+    rate = {k: rows[k]["pulses_per_s"] for k in rows}
+    ratios = {
+        "kqjax_count/kqjax_event": (rate["kqjax count"] / rate["kqjax event"], TARGETS["kqjax_count/kqjax_event"]),
+        "kqjax_count/numpy_count": (rate["kqjax count"] / rate["numpy count"], TARGETS["kqjax_count/numpy_count"]),
+        "kqjax_event/numpy_event": (rate["kqjax event"] / rate["numpy event"], None),
+    }
+    return {
+        "benchmark": "decoy-BB84 fiber link Monte Carlo",
+        "environment": environment(),
+        "points": points,
+        "max_km": max_km,
+        "length_km": lengths.tolist(),
+        "seed": seed,
+        "repeat": repeat,
+        "rows": rows,
+        "ratios": ratios,
+        "probabilities": p.tolist(),
+        "counts": {k: v.tolist() for k, v in counts.items()},
+    }
+
+
+def _count(text: str) -> int:
+    v = float(text)
+    if not math.isfinite(v) or v < 1 or v != int(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(v)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="kqjax-bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--pulses", type=_count, default=None,
+                    help="pulses per sweep point for the count-level rows (default 1e10)")
+    ap.add_argument("--event-pulses", type=_count, default=None,
+                    help="pulses per sweep point for the event-level rows (default 2^22)")
+    ap.add_argument("--points", type=_count, default=None, help="sweep grid size: fiber lengths (default 16)")
+    ap.add_argument("--repeat", type=_count, default=None, help="timed repetitions, best reported (default 3)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every row (default 0)")
+    ap.add_argument("--count-chunk", type=_count, default=None, help="kqjax count chunk size (default 2^24)")
+    ap.add_argument("--event-chunk", type=_count, default=None, help="kqjax event chunk size (default 2^20)")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args(argv)
+    for name in ("count_chunk", "event_chunk"):
+        v = getattr(args, name)
+        if v is not None and v % 2**16:
+            ap.error(f"--{name.replace('_', '-')}={v}: must be a multiple of 65536")
+    quick = {"points": 2, "pulses": 10**8, "event_pulses": 2**18, "repeat": 1}
+    full = {"points": 16, "pulses": 10**10, "event_pulses": 2**22, "repeat": 3}
+    base = quick if args.quick else full
+    opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in base.items()}
+    result = run(seed=args.seed, count_chunk=args.count_chunk, event_chunk=args.event_chunk,
+                 log=lambda m: print(m, file=sys.stderr, flush=True), **opts)
+    result["quick"] = bool(args.quick)
+    print(table(result))
+    if args.json:
+        from kqjax.results.io import atomic_path
+
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(result, indent=1))
+        print(f"json: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

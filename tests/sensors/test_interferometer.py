@@ -1,0 +1,90 @@
+"""Light-pulse atom interferometers: accelerometer/gravimeter and Sagnac gyroscope."""
+import dataclasses
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from kqjax.sensors import interferometer as ai
+from kqjax.sensors.interferometer import AtomAccelerometer, AtomGyroscope
+
+
+def test_gravimeter_phase_and_shot_noise():
+    """Phi = k_eff g T^2 with k_eff = 4 pi/lambda (Peters, Chung & Chu, Metrologia 38, 25, 2001): Cs at
+    852.347 nm, T = 160 ms gives ~3.7e6 rad; shot noise per shot 1/(C sqrt(N) k_eff T^2)."""
+    g = ai.ACCELEROMETER_PRESETS["gravimeter_peters2001"]
+    k = 4 * math.pi / 852.347e-9
+    assert float(g.phase()) == pytest.approx(k * 9.80665 * 0.16 ** 2, rel=1e-14)
+    assert 3.6e6 < float(g.phase()) < 3.8e6
+    assert float(g.shot_noise_per_shot) == pytest.approx(1 / (0.6 * math.sqrt(1e6) * k * 0.16 ** 2), rel=1e-14)
+
+
+def test_acceleration_transfer_function():
+    """|H_a(omega)|^2/k^2 = (4 sin^2(omega T/2)/omega^2)^2 (Cheinet et al., IEEE TIM 57, 1141, 2008): T^4 at
+    DC, zeros at omega = 2 pi n / T, and the aliased sum for white noise equals the Parseval closed form
+    S (T_c T^3/3 - T^4/2)/(T_c T^4). The harmonic sum is truncated at M terms of size <= 16/(2 pi n/T_c)^4;
+    the tolerance is that tail bound."""
+    T, t_c = 0.1, 0.5
+    np.testing.assert_allclose(ai.acceleration_transfer(1e-6, T), T ** 4, rtol=1e-9)
+    assert float(ai.acceleration_transfer(2 * math.pi / T, T)) < 1e-30
+    w = np.array([0.3, 7.0, 55.0])
+    np.testing.assert_allclose(ai.acceleration_transfer(w, T), (4 * np.sin(w * T / 2) ** 2 / w ** 2) ** 2, rtol=1e-12)
+    m = 4096
+    var = float(ai.aliased_acceleration_variance(lambda f: 2e-15 + 0 * f, T, t_c, m))
+    closed = 2e-15 * (t_c * T ** 3 / 3 - T ** 4 / 2) / (t_c * T ** 4)
+    tail = 16 / (3 * (2 * math.pi / t_c) ** 4 * m ** 3) * 2e-15 / (t_c * T ** 4)
+    assert var == pytest.approx(closed, abs=tail)
+    acc = AtomAccelerometer(pulse_separation_s=T, cycle_time_s=t_c, vibration_asd_m_s2_per_rthz=math.sqrt(2e-15))
+    assert float(acc.vibration_per_shot) ** 2 == pytest.approx(closed, rel=1e-12)
+
+
+def test_sagnac_phase_forms_agree():
+    """Phi = 2 k_eff v T^2 Omega = 2 m A Omega / hbar with A = hbar k_eff v T^2/m (Gustavson, Bouyer &
+    Kasevich, PRL 78, 2046, 1997)."""
+    for gyro in ai.GYROSCOPE_PRESETS.values():
+        assert float(gyro.phase_from_area()) == pytest.approx(float(gyro.phase()), rel=1e-12)
+        k = 4 * math.pi / (gyro.wavelength_nm * 1e-9)
+        assert float(gyro.scale_factor) == pytest.approx(2 * k * gyro.atom_velocity_m_s * gyro.pulse_separation_s ** 2)
+    beam = ai.GYROSCOPE_PRESETS["atomic_beam"]
+    assert 1e-10 < float(beam.sensitivity) < 1e-8  # rad/s/sqrt(Hz), Gustavson et al. 2000 class
+
+
+@pytest.mark.parametrize("name", ["gravimeter_freier2016", "accelerometer_navigation"])
+def test_simulated_allan_deviation(name):
+    """Shot-by-shot Monte Carlo (projection noise at mid-fringe, aliased white vibration) reproduces the
+    Allan variance (delta a_shot^2 + sigma_vib^2) T_c/tau within 5 EDF standard errors over 32 realisations
+    (Peters et al. 2001; Cheinet et al. 2008)."""
+    sensor = ai.ACCELEROMETER_PRESETS[name]
+    n_real = 32
+    out = ai.simulate(sensor, jax.random.key(9), n_shots=1024, n_realisations=n_real)
+    avar = np.asarray(out["adev"]) ** 2
+    model = np.asarray(out["adev_model"]) ** 2
+    np.testing.assert_allclose(model, float(sensor.noise_per_shot) ** 2 * sensor.cycle_time_s
+                               / np.asarray(out["tau_s"]), rtol=1e-12)
+    se = model * np.sqrt(2 / np.asarray(out["edf"])) / math.sqrt(n_real)
+    assert np.all(np.abs(avar.mean(0) - model) < 5 * se)
+    mean_se = float(sensor.noise_per_shot) / math.sqrt(n_real * 1024)
+    assert float(np.mean(out["measurement"])) == pytest.approx(sensor.acceleration_m_s2, abs=5 * mean_se)
+
+
+def test_simulated_gyroscope():
+    """Gyroscope Monte Carlo: rotation-rate Allan variance equals the shot-noise limit (1/(C sqrt(N) 2 k v T^2))^2
+    T_c/tau within 5 EDF standard errors."""
+    gyro = ai.GYROSCOPE_PRESETS["cold_atom"]
+    out = ai.simulate(gyro, jax.random.key(2), n_shots=1024, n_realisations=32)
+    avar, model = np.asarray(out["adev"]) ** 2, np.asarray(out["adev_model"]) ** 2
+    se = model * np.sqrt(2 / np.asarray(out["edf"])) / math.sqrt(32)
+    assert np.all(np.abs(avar.mean(0) - model) < 5 * se)
+
+
+def test_bad_input_raises():
+    """Negative atom number, contrast above one and an interferometer longer than the cycle are refused."""
+    with pytest.raises(ValueError, match=r"AtomAccelerometer.atom_number = -1.0 is not allowed"):
+        ai.simulate(AtomAccelerometer(atom_number=-1.0), jax.random.key(0))
+    with pytest.raises(ValueError, match="contrast"):
+        AtomGyroscope(contrast=1.2).validate()
+    with pytest.raises(ValueError, match="exceeds cycle_time_s"):
+        dataclasses.replace(ai.ACCELEROMETER_PRESETS["gravimeter_freier2016"], cycle_time_s=0.4).validate()
+    with pytest.raises(ValueError, match="unknown"):
+        AtomAccelerometer.preset("nope")

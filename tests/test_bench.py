@@ -1,0 +1,128 @@
+"""kqjax-bench through its entry point: the rows it prints, and the honesty of its NumPy peers.
+
+No timing is asserted here: speed lives in the benchmark's output, never in a test.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BIN = Path(sys.executable).parent
+ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One ``kqjax-bench --quick --json`` run, as a user types it."""
+    tmp = tmp_path_factory.mktemp("bench")
+    out = tmp / "bench.json"
+    proc = subprocess.run([str(BIN / "kqjax-bench"), "--quick", "--json", str(out)], cwd=tmp,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, json.loads(out.read_text())
+
+
+def test_prints_rows_ratios_and_environment(quick):
+    stdout, result = quick
+    lines = stdout.splitlines()
+    for name in ROWS:
+        row = [ln for ln in lines if ln.startswith(name)]
+        assert len(row) == 1, stdout
+        assert float(row[0].split()[-2]) > 0  # pulses/s
+        assert result["rows"][name]["pulses_per_s"] > 0
+    assert any(ln.startswith("ratio kqjax count") and "kqjax event" in ln and "target >= 100x" in ln
+               for ln in lines), stdout
+    assert any(ln.startswith("ratio kqjax count") and "numpy count" in ln and "target >= 1x" in ln
+               for ln in lines), stdout
+    assert "device " in stdout and "jax " in stdout and "CPUs " in stdout
+    env = result["environment"]
+    assert env["cpu_count"] >= 1 and env["jax_version"] and env["device"]
+    assert result["rows"]["kqjax count"]["compile_s"] is not None  # compile time reported apart
+
+
+ALPHA = 5.733e-7  # two-sided tail of 5 standard deviations of a normal law
+
+
+def _binom_p(k, n, p):
+    """Exact two-sided tail probability of counts ``k`` under Binomial(n, p), cell by cell."""
+    from scipy import stats
+
+    k, p = np.asarray(k, float), np.asarray(p, float)
+    return np.minimum(1.0, 2.0 * np.minimum(stats.binom.cdf(k, n, p), stats.binom.sf(k - 1, n, p)))
+
+
+def assert_counts_match(counts, n, p):
+    """Every class count is within the 5-sigma two-sided tail of Binomial(n, p) (exact tails, so
+    classes with a handful of expected counts, e.g. dark counts of vacuum pulses, are judged right)."""
+    pv = _binom_p(counts, n, p)
+    assert (pv >= ALPHA).all(), (np.argwhere(pv < ALPHA), counts, n * np.asarray(p))
+
+
+def assert_runs_agree(a, b, n, p):
+    """Two independent runs of the same model agree class by class within 5 standard errors of
+    their difference: |a - b| <= 5 sqrt(2 n p (1 - p)) where that is Gaussian (n p (1 - p) >= 100);
+    for rare classes (Poisson regime) a given a + b is Binomial(a + b, 1/2), tested exactly."""
+    from scipy import stats
+
+    a, b, p = (np.asarray(x, float) for x in (a, b, p))
+    var = n * p * (1.0 - p)
+    gauss = var >= 100
+    assert (np.abs(a - b)[gauss] <= 5 * np.sqrt(2 * var[gauss])).all(), (a, b)
+    s = (a + b)[~gauss]
+    k = a[~gauss]
+    pv = np.minimum(1.0, 2.0 * np.minimum(stats.binom.cdf(k, s, 0.5), stats.binom.sf(k - 1, s, 0.5)))
+    assert (pv >= ALPHA).all(), (a, b)
+
+
+def test_numpy_count_reference_agrees_with_kqjax_count(quick):
+    """Both draw multinomial counts of the same 12 probabilities per block (fixed seed, so the test
+    is deterministic): the two independent runs agree within 5 standard errors of their
+    difference, and each agrees with its expectation N p."""
+    _, result = quick
+    n = result["rows"]["kqjax count"]["pulses_per_point"]
+    assert result["rows"]["numpy count"]["pulses_per_point"] == n
+    p = np.asarray(result["probabilities"])
+    kq = np.asarray(result["counts"]["kqjax count"])
+    ref = np.asarray(result["counts"]["numpy count"])
+    assert kq.shape == ref.shape == p.shape == (result["points"], 12)
+    assert (kq.sum(-1) == n).all() and (ref.sum(-1) == n).all()
+    assert_runs_agree(kq, ref, n, p)
+    assert_counts_match(kq, n, p)
+    assert_counts_match(ref, n, p)
+
+
+def test_event_rows_sample_the_same_model(quick):
+    """The event-level rows (kqjax and the NumPy peer) draw pulse by pulse from the same per-pulse
+    probabilities: their counts lie within 5 sigma of N p."""
+    _, result = quick
+    p = np.asarray(result["probabilities"])
+    for name in ("kqjax event", "numpy event"):
+        n = result["rows"][name]["pulses_per_point"]
+        c = np.asarray(result["counts"][name])
+        assert (c.sum(-1) == n).all()
+        assert_counts_match(c, n, p)
+
+
+def test_numpy_references_directly():
+    """The NumPy peers on a hand-made model: partial last block, exact totals, expected counts."""
+    from kqjax.bench import numpy_count, numpy_event
+
+    p = np.array([[0.5, 0.25, 0.125, 0.125] + [0.0] * 8, [1.0 / 12] * 12])
+    n = 3 * 2**16 + 123
+    c = numpy_count(p, n, seed=1)
+    assert c.dtype == np.int64 and (c.sum(-1) == n).all() and (c[0, 4:] == 0).all()
+    assert_counts_match(c, n, p)
+    assert (numpy_count(p, n, seed=1) == c).all()  # seeded
+
+    # one class of pulses, lossless: every sifted pulse clicks the right detector unless misaligned
+    params = {"eta": np.array([1.0]), "dark": np.array([0.0]), "avail": np.array([1.0]),
+              "intensities": np.array([[50.0, 0.0, 0.0]]), "class_p": np.array([[1.0, 0.0, 0.0]]),
+              "efficiency": np.array([1.0]), "misalignment": np.array([0.0]), "p_z": np.array([0.5])}
+    e = numpy_event(params, 100_000, seed=2, chunk=30_000)
+    assert e.sum() == 100_000 and e[0, 1] == e[0, 2] == 0 and (e[0, 4:] == 0).all()
+    assert abs(e[0, 3] - 50_000) <= 5 * np.sqrt(100_000 * 0.25)

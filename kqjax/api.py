@@ -27,6 +27,8 @@ def prepare(cfg):
         raise ConfigError("mode", mode, "one of " + ", ".join(MODES))
     task = tasks.get(cfg.get("task"))
     built = build(cfg, task.GROUPS)
+    if hasattr(task, "check"):  # the task's own settings and cross-checks (e.g. sensor run lengths)
+        built = task.check(cfg, built)
     if mode != "simulate":
         from kqjax.config.optimize import check_optimize
 
@@ -78,13 +80,13 @@ def summary(task, ds) -> str:
     return optimum_summary(ds)
 
 
-def score(ds) -> float:
+def score(ds) -> float | None:
     """One number for a sweeper (Optuna) to maximise: the optimum, the evaluated objective, or
-    the asymptotic key rate, averaged over the sweep grid."""
+    the asymptotic key rate, averaged over the sweep grid; None if the dataset has none of them."""
     for name in ("objective_opt", "objective", "key_rate_asymptotic"):
         if name in ds and "step" not in ds[name].dims:
             return float(np.mean(ds[name].values))
-    raise KeyError("no objective in this dataset")
+    return None  # nothing to maximise (e.g. a sensor-stability or navigation run)
 
 
 def run(overrides=(), config_name: str = DEFAULT_CONFIG, output_dir=None):

@@ -7,6 +7,7 @@ in the registry by ``group`` and ``kind``: no config value is ever executed.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 
@@ -26,6 +27,7 @@ class Built:
     run: RunSettings
     values: dict  # {group: {field: scalar or swept array}} as configured
     optimize: object = None  # checked OptimizeSettings in optimize/evaluate mode
+    settings: object = None  # the task's own checked settings block (``task.check``), if it has one
 
 
 def _plain(node):
@@ -137,6 +139,30 @@ def check_relations(group: str, cls, values: dict, grid: Grid):
         raise ConfigError(f"{group}.{name}", message=f"{group}.{name}={shown}: {why}")
 
 
+def check_validate(group: str, cls, values: dict, grid: Grid):
+    """Run a component's own ``validate()`` (cross-field physics checks, e.g. an interrogation that
+    must fit in the cycle) at every grid point; its ``ValueError`` becomes a one-line ConfigError
+    naming the first field the message mentions and that field's value at the failing point."""
+    if not callable(getattr(cls, "validate", None)):
+        return
+    flat = grid.flat()
+    fields = specs(cls)
+    swept = {k: flat[f"{group}.{k}"] for k in values if f"{group}.{k}" in flat}
+    points = range(grid.size) if swept else range(1)
+    for i in points:
+        kwargs = {k: (v if fields[k].static else float(swept[k][i] if k in swept else v))
+                  for k, v in values.items()}
+        try:
+            cls(**kwargs).validate()
+        except ValueError as err:
+            text = str(err).splitlines()[0] if str(err) else type(err).__name__
+            named = sorted((m.start(), k) for k in values for m in [re.search(rf"\b{k}\b", text)] if m)
+            name = named[0][1] if named else next(iter(values))
+            value = _fmt(kwargs[name]) if isinstance(kwargs[name], float) else kwargs[name]
+            where = " (in the sweep)" if name in swept else ""
+            raise ConfigError(f"{group}.{name}", value, message=f"{group}.{name}={_show(value)}{where}: {text}") from None
+
+
 def build(cfg, groups: tuple[str, ...]) -> Built:
     """Check the config's component groups and run block, and build batched components."""
     run = check_run(cfg.get("run"))
@@ -157,6 +183,7 @@ def build(cfg, groups: tuple[str, ...]) -> Built:
     grid = Grid(tuple(axes))
     for group, (cls, values) in checked.items():
         check_relations(group, cls, values, grid)
+        check_validate(group, cls, values, grid)
     comps = {g: batched(cls, values, grid, g) for g, (cls, values) in checked.items()}
     return Built(comps, grid, run, {g: v for g, (_, v) in checked.items()})
 

@@ -66,33 +66,44 @@ class Link:
         return {"key_rate_asymptotic": out["key_rate"], "transmittance": eta, "plob_bound": plob(eta)}
 
 
-def make_step(link: Link, root, blocks: int, mode: str):
-    """Compiled chunk step: ``(first_block, sizes[blocks]) -> counts [grid, 3, 4]``.
+@partial(jax.jit, static_argnames=("blocks", "mode", "shared"))
+def chunk_counts(link: Link, root, first, sizes, *, blocks: int, mode: str, shared: bool):
+    """Counts [grid, 3, 4] of blocks ``first .. first + blocks - 1`` (``sizes`` pulses each).
 
-    ``link`` has a leading grid axis on every leaf. Count mode vmaps the grid; event mode maps it
-    sequentially so that memory stays at one chunk of pulses.
+    ``link`` has a leading grid axis on every leaf. Count mode vmaps the grid (drawing the
+    allocation once per block if ``shared``); event mode maps it sequentially so that memory stays
+    at one chunk of pulses. Compiled once per link structure, chunk and mode.
     """
+    ks = keys.block_keys(root, first, blocks)
 
-    alloc_p = np.asarray(jax.vmap(lambda lk: lk.protocol.allocation(lk.source))(link))
-    shared = mode == "count" and np.all(alloc_p == alloc_p[:1])
-    first_point = jax.tree_util.tree_map(lambda x: x[0], link)
-
-    def per_point(lk, ks, sizes, alloc):
+    def per_point(lk, alloc):
         if alloc is None:
             c = jax.vmap(lambda k, n: lk.block_counts(k, n, mode))(ks, sizes)
         else:
             c = jax.vmap(lambda k, n, a: lk.block_counts(k, n, mode, a))(ks, sizes, alloc)
         return c.sum(0)
 
-    @jax.jit
-    def step(first, sizes):
-        ks = keys.block_keys(root, first, blocks)
-        if mode == "event":
-            return jax.lax.map(lambda lk: per_point(lk, ks, sizes, None), link)
-        alloc = jax.vmap(first_point.allocate)(ks, sizes) if shared else None
-        return jax.vmap(lambda lk: per_point(lk, ks, sizes, alloc))(link)
+    if mode == "event":
+        return jax.lax.map(lambda lk: per_point(lk, None), link)
+    alloc = None
+    if shared:
+        first_point = jax.tree_util.tree_map(lambda x: x[0], link)
+        alloc = jax.vmap(first_point.allocate)(ks, sizes)
+    return jax.vmap(lambda lk: per_point(lk, alloc))(link)
 
-    return step
+
+def make_step(link: Link, root, blocks: int, mode: str):
+    """The driver's step ``(first_block, sizes) -> counts [grid, 3, 4]`` for this link."""
+    alloc_p = np.asarray(jax.vmap(lambda lk: lk.protocol.allocation(lk.source))(link))
+    shared = bool(mode == "count" and np.all(alloc_p == alloc_p[:1]))
+    return partial(chunk_counts, link, root, blocks=blocks, mode=mode, shared=shared)
+
+
+@jax.jit
+@jax.vmap
+def rates(link: Link, counts):
+    """Rates from counts and asymptotic rates at every grid point."""
+    return {**link.estimate(counts, link.channel.transmittance()), **link.expected()}
 
 
 def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int = 2**24, mode: str = "count",
@@ -108,10 +119,7 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int = 2**24,
     step = make_step(link, root, per_chunk, mode)
     acc = driver.accumulate(step, pulses, chunk_size, progress=progress)
     counts = np.asarray(acc.counts, np.int64)
-    eta = jax.vmap(lambda lk: lk.channel.transmittance())(link)
-    est = jax.jit(jax.vmap(lambda lk, c, e: lk.estimate(c, e)))(link, counts, eta)
-    out = {k: np.asarray(v) for k, v in est.items()}
-    out.update({k: np.asarray(v) for k, v in jax.jit(jax.vmap(Link.expected))(link).items()})
+    out = {k: np.asarray(v) for k, v in rates(link, counts).items()}
     out["counts"] = counts
     out["key_rate_bps"] = out["key_rate"] * np.asarray(link.source.rep_rate_hz())
     out["pulses_done"] = acc.pulses

@@ -15,11 +15,14 @@ def label(da) -> str:
 
 
 def curves(ds, series: list[tuple[str, dict]], *, x: str | None = None, title: str = "",
-           logx: bool = False, logy: bool = True, ylabel: str | None = None, markers=()):
+           logx: bool = False, logy: bool = True, ylabel: str | None = None, markers=(),
+           skip_missing: bool = False):
     """Figure of ``series`` = [(variable, matplotlib kwargs), ...] against ``x``.
 
     Extra dimensions beyond ``x`` each give one curve per value. ``markers`` are
-    (x value, text) pairs drawn as vertical lines when inside the x range.
+    (x value, text) pairs drawn as vertical lines when inside the x range. With ``skip_missing``
+    a curve joins its finite points across missing ones (NaN where a curve has no value at that
+    x, e.g. averaging times that differ between sweep points); otherwise they leave gaps.
     """
     fig, ax = plt.subplots(figsize=(7, 4.5))
     first = ds[series[0][0]]
@@ -38,7 +41,11 @@ def curves(ds, series: list[tuple[str, dict]], *, x: str | None = None, title: s
             y = np.asarray(line.transpose(x).values, float)
             if logy:
                 y = np.where(y > 0, y, np.nan)
-            ax.plot(ds[x].values, y, **{**kw, "label": kw.get("label", label(da)) + tag})
+            xv = np.asarray(ds[x].values)
+            if skip_missing:
+                ok = np.isfinite(y)
+                xv, y = xv[ok], y[ok]
+            ax.plot(xv, y, **{**kw, "label": kw.get("label", label(da)) + tag})
     if x is not None:
         ax.set_xlabel(label(ds[x]))
         lo, hi = float(np.min(ds[x].values)), float(np.max(ds[x].values))

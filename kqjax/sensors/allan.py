@@ -14,10 +14,13 @@ Analysis*, NIST SP 1065 (2008), with ``x`` the phase (time) data, ``tau = m tau0
 Differences from ``allantools``: the default ``data_type`` is ``"freq"`` (fractional frequency, what
 the sensors here produce); data may carry leading batch axes (independent realisations) and are
 reduced along the last axis; NaNs are not trimmed; an explicit tau that the record cannot support
-raises ``ValueError`` instead of being dropped silently. Every tau is handled by one ``lax.map``
-step over shifted copies of the phase record (the estimator chosen by ``lax.switch``), so there is no
-Python loop over samples or taus, and all five statistics share one compilation per (data shape,
-data type, bucket 16 * 8^k of the number of taus).
+raises ``ValueError`` instead of being dropped silently. Up to :data:`UNROLL_MAX` averaging times
+(octave, decade or an explicit list) are computed with static slices of the phase record, strided
+``x[::m]`` for the non-overlapping estimators so that adev and hdev cost ``O(N/m)`` per tau as in
+allantools (one compilation per data shape, statistic and tau list). Longer lists (``taus="all"``)
+take one ``lax.map`` step per tau over shifted copies of the record (the estimator chosen by
+``lax.switch``), sharing one compilation across the five statistics per (data shape, data type,
+bucket 16 * 8^k of the number of taus).
 
 Confidence intervals use Greenhall's equivalent degrees of freedom (Greenhall & Riley, PTTI 2003,
 "Uncertainty of stability variances based on finite differences"; NIST SP 1065, as
@@ -191,6 +194,11 @@ def _deviation(statistic: str, data: ArrayLike, rate: Any, data_type: str, taus:
         raise ValueError("data must have at least one axis (samples along the last axis)")
     n_phase = data.shape[-1] + (1 if data_type == "freq" else 0)
     m, n = averaging_factors(statistic, n_phase, rate, taus)
+    stat = _STAT_INDEX[statistic]
+    if len(m) <= UNROLL_MAX:  # static slices per tau: O(N/m) work for the non-overlapping estimators
+        taus_used, dev, err = _deviation_unrolled(data, tuple(int(v) for v in m), jnp.asarray(n),
+                                                  jnp.asarray(rate, dtype=jnp.float64), stat, data_type)
+        return taus_used, dev, err, jnp.asarray(n)
     # one compilation per (shape, statistic, data type, bucket of the number of taus): the factor list is
     # padded with m = 1, n = 2 to 16 * 8^k entries, and the zero padding of the phase record
     # (n_phase + 2 points, enough for every usable m) does not depend on the taus
@@ -199,7 +207,6 @@ def _deviation(statistic: str, data: ArrayLike, rate: Any, data_type: str, taus:
         bucket *= 8
     m_padded = np.concatenate([m, np.ones(bucket - len(m), dtype=np.int64)])
     n_padded = np.concatenate([n, np.full(bucket - len(m), 2, dtype=np.int64)])
-    stat = _STAT_INDEX[statistic]
     taus_used, dev, err = _deviation_core(data, jnp.asarray(m_padded), jnp.asarray(n_padded),
                                           jnp.asarray(rate, dtype=jnp.float64), stat if static else jnp.asarray(stat),
                                           data_type)
@@ -212,6 +219,40 @@ def _deviation(statistic: str, data: ArrayLike, rate: Any, data_type: str, taus:
 
 
 _STAT_INDEX = {"adev": 0, "oadev": 1, "hdev": 2, "mdev": 3, "tdev": 4}
+
+UNROLL_MAX = 64
+"""Tau lists up to this length are computed with static slices (one compilation per statistic and
+tau list); longer ones (``taus="all"``) with one ``lax.map`` step per tau (shared compilation)."""
+
+
+def _sum_squares_unrolled(x: jax.Array, ms: tuple[int, ...], which: int) -> jax.Array:
+    """:func:`_sum_squares` with every averaging factor static: plain slices, strided ``x[::m]`` for the
+    non-overlapping estimators (adev, hdev: ``N/m`` terms, as allantools), a running sum per tau for mdev.
+    ``x`` (..., N) phase data; returns (..., len(ms))."""
+    n = x.shape[-1]
+    out = []
+    for m in ms:
+        if which in (0, 2):  # SP 1065 eqs. (7), (18): every m-th phase point
+            xs = x[..., ::m]
+            if which == 0:
+                v = xs[..., 2:] - 2 * xs[..., 1:-1] + xs[..., :-2]
+            else:
+                v = xs[..., 3:] - 3 * xs[..., 2:-1] + 3 * xs[..., 1:-2] - xs[..., :-3]
+        else:
+            d2 = x[..., 2 * m:] - 2 * x[..., m:n - m] + x[..., :n - 2 * m]  # eq. (11), n - 2m terms
+            if which == 1:
+                v = d2
+            else:  # eq. (14): sums of m consecutive second differences, n - 3m + 1 terms
+                c = jnp.concatenate([jnp.zeros(x.shape[:-1] + (1,), x.dtype), jnp.cumsum(d2, axis=-1)], axis=-1)
+                v = c[..., m:] - c[..., :-m]
+        out.append(jnp.sum(v * v, axis=-1))
+    return jnp.stack(out, axis=-1)
+
+
+@partial(jax.jit, static_argnames=("ms", "stat", "data_type"))
+def _deviation_unrolled(data, ms, n, rate, stat, data_type):
+    x = frequency2phase(data, rate) if data_type == "freq" else data
+    return _normalise(_sum_squares_unrolled(x, ms, min(stat, 3)), jnp.asarray(ms), n, rate, stat)
 
 
 def _deviation_core(data, m, n, rate, stat, data_type):

@@ -9,6 +9,8 @@ import importlib
 
 TASKS = {
     "qkd_link": "kqjax.tasks.qkd_link",
+    "sensor_stability": "kqjax.tasks.sensor_stability",
+    "navigation": "kqjax.tasks.navigation",
 }
 
 

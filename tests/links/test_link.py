@@ -61,7 +61,7 @@ def test_count_and_event_agree_in_distribution():
 
 def test_exact_counts_past_two_to_the_32_pulses():
     link, _ = make_link(["channel.length_km=[50]"])
-    pulses = 2**33 + 12345
+    pulses = 2**32 + 12345
     out = simulate(link, pulses=pulses, seed=1, chunk_size=2**30, progress=False)
     c = out["counts"]
     assert c.dtype == np.int64 and int(c.sum()) == pulses
@@ -69,8 +69,12 @@ def test_exact_counts_past_two_to_the_32_pulses():
 
 
 def test_simulated_rate_converges_to_asymptotic():
-    """With 1e12 pulses the decoy estimates from counts are within a few % of the expected ones."""
-    link, _ = make_link(["channel.length_km=[0,50,100]"])
-    out = simulate(link, pulses=10**12, seed=0, chunk_size=2**30, progress=False)
-    assert np.allclose(out["key_rate"], out["key_rate_asymptotic"], rtol=0.03)
+    """With 1e10 pulses the key rate from counts is within 2 % of the asymptotic one at 0 and 50 km.
+
+    The least precise input is e1 from the decoy errors: about 3e4 of them at 50 km, a relative
+    standard error of 0.6 %, which moves the rate by well under 1 %."""
+    link, _ = make_link(["channel.length_km=[0,50]"])
+    out = simulate(link, pulses=10**10, seed=0, chunk_size=2**30, progress=False)
+    assert np.all(out["counts"][:, 1, 1] > 2e4)  # decoy errors
+    assert np.allclose(out["key_rate"], out["key_rate_asymptotic"], rtol=0.02)
     assert np.all(out["key_rate"] <= out["plob_bound"])

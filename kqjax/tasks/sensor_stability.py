@@ -1,0 +1,332 @@
+"""Stability of a quantum sensor: Monte Carlo noise records -> Allan deviation with confidence bounds.
+
+One task for every sensor whose output is a noisy time series at a fixed sample interval: atomic
+clocks (fractional frequency; experiment ``clock_kps`` adds the time error and the ranging error a
+navigation user sees), atom-interferometer accelerometers/gravimeters and gyroscopes, NV and
+optically pumped magnetometers. The physics is :mod:`kqjax.sensors`; this module checks the
+``stability`` block, runs the kind's ``simulate`` vmapped over the sweep grid and assembles the dataset.
+
+``adev`` is the overlapping Allan deviation pooled over the ``realisations`` independent records
+(root mean square of their Allan variances); its bounds ``adev_lo, adev_hi`` are the chi-squared interval
+of SP 1065 eq. (45) with ``realisations x`` Greenhall's equivalent degrees of freedom of one record (the
+pooled variance of independent records has the sum of their degrees of freedom).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+import kqjax.sensors  # noqa: F401  (registers the sensor components)
+from kqjax.config.errors import ConfigError
+from kqjax.config.settings import check_block, levels
+from kqjax.engine.params import param
+from kqjax.results.dataset import Var, assemble
+from kqjax.sensors import allan, clock, interferometer, magnetometer
+from kqjax.sensors.clock import SPEED_OF_LIGHT
+from kqjax.tasks import sensor_common as common
+
+GROUPS = ("sensor",)
+NAME = "sensor_stability"
+MAX_VALUES = 2**25  # samples x realisations per sweep point (float64 record and its FFT buffers)
+CHUNK_BYTES = 2**29  # memory for the sweep points simulated at once (about 64 bytes per sample)
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilitySettings:
+    """The ``stability`` block: record length, realisations, averaging times, confidence level."""
+
+    samples: int = param(4096, ge=16, le=10_000_000, integer=True,
+                         long_name="samples per record (clock cycles, interferometer shots, magnetometer samples)")
+    realisations: int = param(16, ge=1, le=4096, integer=True, long_name="independent records per sweep point")
+    taus: str = param("octave", choices=("octave", "decade"),
+                      long_name="averaging times: octave (1, 2, 4, .. samples) or decade (1, 2, 4, 10, 20, ..)")
+    tau_max_s: float | None = param(None, gt=0, unit="s",
+                                    long_name="longest averaging time reported (null: the longest the record allows)")
+    ci: float = param(0.683, gt=0, lt=1, long_name="confidence level of adev_lo, adev_hi")
+    time_points: int = param(48, ge=1, le=10_000, integer=True,
+                             long_name="times at which a clock's time error is reported (log-spaced)")
+    quantiles: tuple = levels((0.5, 0.683, 0.95), "quantile levels of a clock's |time error| over realisations")
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How one sensor kind maps onto this task."""
+
+    module: object
+    length: str  # simulate()'s record-length argument
+    interval: str  # the field that sets the sample interval
+    units: str  # units of the measured quantity
+    quantity: str
+    sensitivity_units: str
+    sensitivity_name: str
+
+
+KINDS = {
+    "clock": Kind(clock, "n_cycles", "cycle_time_s", "1", "fractional frequency", "1",
+                  "white-FM Allan deviation at 1 s (quantum projection noise + Dick effect)"),
+    "atom_accelerometer": Kind(interferometer, "n_shots", "cycle_time_s", "m s-2", "acceleration",
+                               "m s-2 Hz-1/2", "acceleration sensitivity (Allan deviation at 1 s)"),
+    "atom_gyroscope": Kind(interferometer, "n_shots", "cycle_time_s", "rad s-1", "rotation rate",
+                           "rad s-1 Hz-1/2", "rotation-rate sensitivity (Allan deviation at 1 s)"),
+    "nv_magnetometer": Kind(magnetometer, "n_samples", "sample_time_s", "T", "magnetic field", "T Hz-1/2",
+                            "field sensitivity (white noise)"),
+    "opm_magnetometer": Kind(magnetometer, "n_samples", "sample_time_s", "T", "magnetic field", "T Hz-1/2",
+                             "field sensitivity (white noise)"),
+}
+
+CLOCK_KEYS = ("time_s", "quantile", "time_error_s", "ranging_error_m", "time_error_rms_s", "time_error_rms_model_s")
+
+
+# --------------------------------------------------------------------------------------------
+# Config-time checks
+
+
+def _intervals(built, kind: str) -> np.ndarray:
+    return np.asarray(getattr(built.components["sensor"], KINDS[kind].interval), np.float64)
+
+
+def check(cfg, built):
+    """The ``stability`` block, the sensor kind and the averaging times, before any work."""
+    common.require_simulate(cfg, NAME)
+    kind = common.require_kind(built, tuple(KINDS), NAME, "; an inertial_navigation sensor runs with task=navigation")
+    st = check_block("stability", cfg.get("stability"), StabilitySettings)
+    if st.samples * st.realisations > MAX_VALUES:
+        raise ConfigError("stability.samples", st.samples,
+                          message=f"stability.samples={st.samples}: samples x realisations = "
+                                  f"{st.samples * st.realisations} must be <= {MAX_VALUES} (memory per sweep "
+                                  "point); lower stability.samples or stability.realisations")
+    m, _ = allan.averaging_factors("oadev", st.samples + 1, 1.0, st.taus)
+    if st.tau_max_s is not None:
+        dt = _intervals(built, kind)
+        field = f"sensor.{KINDS[kind].interval}"
+        if st.tau_max_s > m[-1] * dt.min() * (1 + 1e-12):
+            raise ConfigError("stability.tau_max_s", st.tau_max_s,
+                              message=f"stability.tau_max_s={st.tau_max_s:g}: beyond the record; must be <= "
+                                      f"{m[-1] * dt.min():g} s (the longest averaging time of {st.samples} samples "
+                                      f"of {field}={dt.min():g} s; raise stability.samples for longer taus)")
+        if st.tau_max_s < dt.max() * (1 - 1e-12):
+            raise ConfigError("stability.tau_max_s", st.tau_max_s,
+                              message=f"stability.tau_max_s={st.tau_max_s:g}: must be >= the sample interval "
+                                      f"{field}={dt.max():g} s")
+    return dataclasses.replace(built, settings=st)
+
+
+# --------------------------------------------------------------------------------------------
+# The Monte Carlo
+
+
+def _one(sensor, key, kind: str, st: StabilitySettings) -> dict:
+    """One sweep point: the kind's ``simulate`` and the arrays this task keeps."""
+    k = KINDS[kind]
+    args = {k.length: st.samples, "n_realisations": st.realisations, "taus": st.taus, "ci": st.ci}
+    if kind == "clock":
+        out = clock.simulate(sensor, key, n_time_points=st.time_points, quantiles=st.quantiles, **args)
+        qpn, dick = sensor.qpn_adev(1.0), sensor.dick_adev(1.0)
+        extra = {"adev_qpn_1s": qpn, "adev_dick_1s": dick, "sensitivity": jnp.sqrt(qpn ** 2 + dick ** 2),
+                 **{key_: out[key_] for key_ in CLOCK_KEYS}}
+    else:
+        out = k.module.simulate(sensor, key, **args)
+        extra = {"sensitivity": out["sensitivity"]}
+    return {"tau_s": out["tau_s"], "adev": out["adev"], "adev_model": out["adev_model"], "edf": out["edf"], **extra}
+
+
+@partial(jax.jit, static_argnames=("kind", "settings"))
+def simulate_points(sensor, key, kind: str, settings: StabilitySettings) -> dict:
+    """:func:`_one` vmapped over the sweep points (the leading axis of every numeric field)."""
+    return jax.vmap(lambda s: _one(s, key, kind, settings))(sensor)
+
+
+def _pool(out: dict, st: StabilitySettings) -> dict:
+    """Allan deviation pooled over realisations, with the chi-squared interval of the summed EDF."""
+    adev = np.sqrt(np.mean(out["adev"] ** 2, axis=1))
+    lo, hi = allan.confidence_interval(adev, st.realisations * out["edf"], st.ci)
+    return {"adev": adev, "adev_lo": np.asarray(lo), "adev_hi": np.asarray(hi)}
+
+
+def _key(t: float) -> float:
+    return float(f"{t:.12g}")
+
+
+def _union(coord: np.ndarray, keep: np.ndarray):
+    """The union of every sweep point's kept coordinate values (averaging times, or times: these depend
+    on the sample interval, which may be swept), and each point's column in it (-1: not kept)."""
+    if (coord == coord[:1]).all() and (keep == keep[:1]).all():
+        cols = np.where(keep[0], np.cumsum(keep[0]) - 1, -1)
+        return coord[0][keep[0]], np.broadcast_to(cols, coord.shape)
+    union = sorted({_key(t) for t, k in zip(coord.ravel(), keep.ravel()) if k})
+    where = {t: i for i, t in enumerate(union)}
+    cols = np.array([[where[_key(t)] if k else -1 for t, k in zip(row, krow)] for row, krow in zip(coord, keep)])
+    return np.asarray(union), cols
+
+
+def _on_union(values: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+    """``values (G, ..., k)`` placed on a union of ``n`` coordinate values (NaN where a point has none)."""
+    out = np.full(values.shape[:-1] + (n,), np.nan)
+    for g in range(values.shape[0]):
+        ok = cols[g] >= 0
+        out[g, ..., cols[g][ok]] = values[g, ..., ok]
+    return out
+
+
+def variables(kind: str, st: StabilitySettings) -> dict[str, Var]:
+    k = KINDS[kind]
+    pct = f"{100 * st.ci:.3g} %"
+    what = f"overlapping Allan deviation of the {k.quantity}"
+    out = {
+        "adev": Var(("tau_s",), k.units, f"{what} (pooled over realisations)"),
+        "adev_lo": Var(("tau_s",), k.units, f"lower {pct} confidence bound of adev"),
+        "adev_hi": Var(("tau_s",), k.units, f"upper {pct} confidence bound of adev"),
+        "adev_model": Var(("tau_s",), k.units, "expected Allan deviation (noise model)"),
+        "adev_realisation": Var(("realisation", "tau_s"), k.units, f"{what}, each realisation"),
+        "edf": Var(("tau_s",), "1", "equivalent degrees of freedom of one realisation (Greenhall)"),
+        "sensitivity": Var((), k.sensitivity_units, k.sensitivity_name),
+    }
+    if kind == "clock":
+        out.update({
+            "adev_qpn_1s": Var((), "1", "quantum-projection-noise Allan deviation at 1 s"),
+            "adev_dick_1s": Var((), "1", "Dick-effect Allan deviation at 1 s"),
+            "time_error": Var(("quantile", "time_s"), "s",
+                              "time error |x(t)| of the free-running clock (quantile over realisations)"),
+            "ranging_error": Var(("quantile", "time_s"), "m",
+                                 "ranging error c |x(t)| seen by a navigation user (quantile over realisations)"),
+            "time_error_rms": Var(("time_s",), "s", "rms time error over realisations"),
+            "time_error_rms_model": Var(("time_s",), "s", "rms time error, white-FM model sqrt(h0 t / 2)"),
+            "ranging_error_rms_model": Var(("time_s",), "m", "rms ranging error, white-FM model c sqrt(h0 t / 2)"),
+        })
+    return out
+
+
+def run(built):
+    st: StabilitySettings = built.settings
+    sensor = built.components["sensor"]
+    kind = type(sensor).kind
+    size = built.grid.size
+    chunk = max(1, CHUNK_BYTES // (64 * st.samples * st.realisations))
+    out = common.map_points(lambda s: simulate_points(s, common.run_key(built.run), kind, st), sensor, size, chunk)
+    out["adev_realisation"] = out["adev"]
+    out.update(_pool(out, st))
+    tau = out["tau_s"]
+    keep = tau <= (st.tau_max_s * (1 + 1e-12) if st.tau_max_s is not None else np.inf)
+    taus, cols = _union(tau, keep)
+    arrays = {name: _on_union(out[name], cols, len(taus))
+              for name in ("adev", "adev_lo", "adev_hi", "adev_model", "edf", "adev_realisation")}
+    arrays["sensitivity"] = out["sensitivity"]
+    coords = {"tau_s": ("tau_s", taus, {"units": "s", "long_name": "averaging time"}),
+              "realisation": ("realisation", np.arange(st.realisations), {"units": "1", "long_name": "independent record"})}
+    if kind == "clock":
+        times, tcols = _union(out["time_s"], np.ones(out["time_s"].shape, bool))
+        on_t = lambda v: _on_union(v, tcols, len(times))  # noqa: E731
+        arrays.update({"adev_qpn_1s": out["adev_qpn_1s"], "adev_dick_1s": out["adev_dick_1s"],
+                       "time_error": on_t(out["time_error_s"]), "ranging_error": on_t(out["ranging_error_m"]),
+                       "time_error_rms": on_t(out["time_error_rms_s"]),
+                       "time_error_rms_model": on_t(out["time_error_rms_model_s"]),
+                       "ranging_error_rms_model": SPEED_OF_LIGHT * on_t(out["time_error_rms_model_s"])})
+        coords["time_s"] = ("time_s", times, {"units": "s", "long_name": "time since synchronisation"})
+        coords["quantile"] = ("quantile", out["quantile"][0], {"units": "1", "long_name": "quantile level"})
+    ds = assemble(arrays, variables(kind, st), built.grid, coords=coords)
+    attrs = {"sensor_kind": kind, "samples": st.samples, "realisations": st.realisations, "taus": st.taus,
+             "ci": st.ci, "random_numbers": "one key for every sweep point (common random numbers)"}
+    if st.tau_max_s is not None:
+        attrs["tau_max_s"] = st.tau_max_s
+    return ds, attrs
+
+
+# --------------------------------------------------------------------------------------------
+# Summary and plots
+
+
+def _fmt(v) -> str:
+    return "-" if not np.isfinite(v) else f"{v:.3e}"
+
+
+def summary(ds, rows: int = 16) -> str:
+    """The sensitivity, then adev with its bounds and the model at a few averaging times; for a
+    clock, the time and ranging error of the free-running clock at a few times."""
+    kind = ds.attrs.get("sensor_kind", "")
+    units = ds["adev"].attrs.get("units", "1")
+    u = "" if units == "1" else f" [{units}]"
+    dims = common.sweep_dims(ds["adev"], ("tau_s",))
+    lines = []
+    sens = ds["sensitivity"]
+    su = sens.attrs.get("units", "1")
+    lines.append(f"{kind}: {sens.attrs.get('long_name', 'sensitivity')} "
+                 + ", ".join(f"{v:.3g}" for v in np.atleast_1d(sens.values).ravel()[:6])
+                 + ("" if su == "1" else f" {su}") + (f" (over {', '.join(dims)})" if dims else ""))
+    ci = float(ds.attrs.get("ci", 0.683))
+    lines.append(f"Allan deviation pooled over {ds.attrs.get('realisations', '?')} realisations of "
+                 f"{ds.attrs.get('samples', '?')} samples, {100 * ci:.3g} % bounds:")
+    frame = ds[["adev", "adev_lo", "adev_hi", "adev_model"]].to_dataframe().reset_index().dropna()
+    per_point = 8 if not dims else 4
+    if dims:  # a few sweep points
+        points = frame[dims].drop_duplicates()
+        frame = frame.merge(points.iloc[common.pick(len(points), max(1, rows // per_point))], on=dims)
+    groups = [g for _, g in frame.groupby(dims, sort=False)] if dims else [frame]
+    frame = pd.concat([g.iloc[common.pick(len(g), per_point)] for g in groups])  # a few taus of each
+    head = [*dims, "tau [s]", f"adev{u}", "lower", "upper", "model"]
+    body = [[f"{r[d]:.4g}" for d in dims] + [f"{r['tau_s']:.4g}"]
+            + [_fmt(r[c]) for c in ("adev", "adev_lo", "adev_hi", "adev_model")] for _, r in frame.iterrows()]
+    lines.append(common.table(head, body))
+    if "time_error" in ds:
+        q = ds["quantile"].values
+        qi = int(np.argmin(np.abs(q - 0.683)))
+        te = ds["time_error"].isel(quantile=qi)
+        lines.append(f"free-running clock, {100 * q[qi]:.3g} % of realisations within:")
+        frame = te.to_dataframe(name="v").reset_index().dropna()
+        if dims:
+            points = frame[dims].drop_duplicates()
+            frame = frame.merge(points.iloc[common.pick(len(points), max(1, rows // 4))], on=dims)
+        groups = [g for _, g in frame.groupby(dims, sort=False)] if dims else [frame]
+        chosen = []
+        for g in groups:  # about 1 min, 10 min, 1 h, 1 day and the end of the record
+            t = g["time_s"].values
+            idx = sorted({int(np.argmin(np.abs(t - x))) for x in (60.0, 600.0, 3600.0, 86400.0, t[-1]) if x <= t[-1]})
+            chosen.append(g.iloc[idx])
+        head = [*dims, "time [s]", "time error [ns]", "ranging error [m]"]
+        body = [[f"{r[d]:.4g}" for d in dims] + [f"{r['time_s']:.4g}", f"{1e9 * r['v']:.4g}",
+                                                 f"{SPEED_OF_LIGHT * r['v']:.4g}"]
+                for _, r in pd.concat(chosen).iterrows()]
+        lines.append(common.table(head, body))
+    return "\n".join(lines)
+
+
+def plots(ds, directory) -> list:
+    """``adev.png``: simulated Allan deviation with its confidence band and the model, log-log; for a
+    clock also ``ranging_error.png``: ranging error c|x(t)| quantiles against time."""
+    from kqjax.results.io import write_figure
+    from kqjax.results.plots import curves  # matplotlib: imported only when plotting
+
+    kind = ds.attrs.get("sensor_kind", "sensor")
+    units = ds["adev"].attrs.get("units", "1")
+    title = (f"{kind}: {ds.attrs.get('realisations', '?')} x {ds.attrs.get('samples', '?')} samples, "
+             f"seed {ds.attrs.get('seed', '?')}")
+    fig = curves(ds, [("adev", {"marker": "o", "ms": 3, "ls": "none", "label": "simulated"}),
+                      ("adev_model", {"lw": 1.2, "label": "model"})],
+                 x="tau_s", logx=True, skip_missing=True, title=title,
+                 ylabel=f"Allan deviation of the {KINDS[kind].quantity if kind in KINDS else 'output'}"
+                        + ("" if units in ("1", "") else f" [{units}]"))
+    n = common.curve_count(ds["adev"], "tau_s")
+    ax = fig.axes[0]
+    lo = ds["adev_lo"]
+    others = [d for d in lo.dims if d != "tau_s"]
+    lo_s = lo.stack(_curve=others) if others else lo.expand_dims(_curve=[0])
+    hi_s = ds["adev_hi"].stack(_curve=others) if others else ds["adev_hi"].expand_dims(_curve=[0])
+    for i in range(n):
+        a = np.asarray(lo_s.isel(_curve=i).transpose("tau_s").values, float)
+        b = np.asarray(hi_s.isel(_curve=i).transpose("tau_s").values, float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        ax.fill_between(ds["tau_s"].values[ok], a[ok], b[ok], color=ax.get_lines()[i].get_color(), alpha=0.2, lw=0)
+    common.match_colours(fig, n)
+    paths = [write_figure(fig, f"{directory}/adev.png")]
+    if "ranging_error" in ds:
+        fig = curves(ds, [("ranging_error", {"marker": "o", "ms": 2, "lw": 0.8, "label": "simulated"}),
+                          ("ranging_error_rms_model", {"ls": "--", "color": "k", "lw": 1,
+                                                       "label": "rms, white-FM model"})],
+                     x="time_s", logx=True, skip_missing=True, title=title, ylabel="ranging error c |x(t)| [m]")
+        paths.append(write_figure(fig, f"{directory}/ranging_error.png"))
+    return paths

@@ -1,12 +1,13 @@
 """kqjax-bench: throughput of the decoy-BB84 fiber-link Monte Carlo against NumPy peers.
 
-Measures pulses per second of kqjax's count-level engine (one multinomial per block of 65536
+Measures pulses per second of kqjax's count-level engine (multinomial counts per block of 65536
 pulses) and event-level engine (every pulse drawn), and of two plain NumPy implementations of the
 same model, all in the same run on the same machine:
 
-- NumPy count: per block of 65536 pulses, ``numpy.random.Generator.multinomial`` over the link's
-  12 (intensity, outcome) probabilities (taken from ``Link.probabilities``, so the model is
-  identical), vectorised over blocks and sweep points;
+- NumPy count: per block of 65536 pulses, ``numpy.random.Generator.multinomial`` in the same two
+  stages as kqjax (Alice's and Bob's choices once per block, then each sweep point's detections),
+  from the link's 12 (intensity, outcome) probabilities (taken from ``Link.probabilities``, so the
+  model is identical), vectorised over blocks and sweep points;
 - NumPy event: pulse by pulse, vectorised NumPy, the same per-pulse physics as
   ``DecoyBB84.sample_events`` (10 uniforms per pulse).
 
@@ -96,20 +97,33 @@ def block_sizes(pulses: int, block: int) -> np.ndarray:
 
 def numpy_count(p: np.ndarray, pulses: int, seed: int = 0, block: int = 2**16,
                 blocks_per_chunk: int = 512) -> np.ndarray:
-    """Count-level NumPy reference: one multinomial per block and sweep point.
+    """Count-level NumPy reference, in the same two stages as kqjax's count mode.
 
-    ``p`` is [G, 12]; returns exact int64 counts [G, 12] of ``pulses`` pulses per point. The draws
-    are vectorised over blocks (``blocks_per_chunk`` at a time, bounding memory) and points.
+    ``p`` is [G, 12] = [G, 3 intensities x (correct, error, no click, bases differ)]. Per block:
+    the pulses of each (intensity, bases agree | differ) class as one multinomial, drawn once for
+    all sweep points when they share these probabilities; then, per point and intensity, the
+    sifted pulses' (correct, error, no click) as a multinomial. Vectorised over blocks
+    (``blocks_per_chunk`` at a time, bounding memory) and points; exact int64 counts [G, 12].
     """
     rng = np.random.default_rng(seed)
-    p = np.asarray(p, np.float64)
-    p = p / p.sum(-1, keepdims=True)
+    p = np.asarray(p, np.float64).reshape(-1, 3, 4)
+    p = p / p.sum((-1, -2), keepdims=True)
+    alloc = np.stack([p[..., :3].sum(-1), p[..., 3]], -1)  # [G, 3, 2]
+    det = p[..., :3] / np.where(alloc[..., :1] > 0, alloc[..., :1], 1.0)  # [G, 3, 3]
+    det[alloc[..., 0] == 0] = [0.0, 0.0, 1.0]
+    shared = bool(np.all(alloc == alloc[:1]))
     sizes = block_sizes(pulses, block)
     total = np.zeros(p.shape, np.int64)
     for first in range(0, sizes.size, blocks_per_chunk):
         n = sizes[first:first + blocks_per_chunk]
-        total += rng.multinomial(n[None, :], p[:, None, :]).sum(1)
-    return total
+        if shared:
+            a = rng.multinomial(n, alloc[0].reshape(-1)).reshape(1, -1, 3, 2)  # [1, b, 3, 2]
+        else:
+            a = rng.multinomial(n[None, :], alloc.reshape(-1, 1, 6)).reshape(alloc.shape[0], -1, 3, 2)
+        d = rng.multinomial(a[..., 0], det[:, None])  # [G, b, 3, 3]
+        total[..., :3] += d.sum(1)
+        total[..., 3] += a[..., 1].sum(1)
+    return total.reshape(-1, 12)
 
 
 def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) -> np.ndarray:

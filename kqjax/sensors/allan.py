@@ -14,13 +14,13 @@ Analysis*, NIST SP 1065 (2008), with ``x`` the phase (time) data, ``tau = m tau0
 Differences from ``allantools``: the default ``data_type`` is ``"freq"`` (fractional frequency, what
 the sensors here produce); data may carry leading batch axes (independent realisations) and are
 reduced along the last axis; NaNs are not trimmed; an explicit tau that the record cannot support
-raises ``ValueError`` instead of being dropped silently. Up to :data:`UNROLL_MAX` averaging times
-(octave, decade or an explicit list) are computed with static slices of the phase record, strided
-``x[::m]`` for the non-overlapping estimators so that adev and hdev cost ``O(N/m)`` per tau as in
-allantools (one compilation per data shape, statistic and tau list). Longer lists (``taus="all"``)
-take one ``lax.map`` step per tau over shifted copies of the record (the estimator chosen by
-``lax.switch``), sharing one compilation across the five statistics per (data shape, data type,
-bucket 16 * 8^k of the number of taus).
+raises ``ValueError`` instead of being dropped silently. There is no Python loop over samples. Up to
+:data:`UNROLL_MAX` averaging times (octave, decade or an explicit list) are computed for one statistic
+at a time: adev and hdev on the decimated record ``x[::m]`` (``O(N/m)`` per tau, as allantools), mdev
+and tdev at octave factors from doubling moving sums, oadev (and mdev elsewhere) with one ``lax.map``
+step per tau over shifted copies of the record. Longer lists (``taus="all"``) use that ``lax.map`` form
+with the estimator chosen by ``lax.switch``, sharing one compilation across the five statistics per
+(data shape, data type, bucket 16 * 8^k of the number of taus).
 
 Confidence intervals use Greenhall's equivalent degrees of freedom (Greenhall & Riley, PTTI 2003,
 "Uncertainty of stability variances based on finite differences"; NIST SP 1065, as
@@ -195,9 +195,14 @@ def _deviation(statistic: str, data: ArrayLike, rate: Any, data_type: str, taus:
     n_phase = data.shape[-1] + (1 if data_type == "freq" else 0)
     m, n = averaging_factors(statistic, n_phase, rate, taus)
     stat = _STAT_INDEX[statistic]
-    if len(m) <= UNROLL_MAX:  # static slices per tau: O(N/m) work for the non-overlapping estimators
-        taus_used, dev, err = _deviation_unrolled(data, tuple(int(v) for v in m), jnp.asarray(n),
-                                                  jnp.asarray(rate, dtype=jnp.float64), stat, data_type)
+    if len(m) <= UNROLL_MAX:
+        rate_ = jnp.asarray(rate, dtype=jnp.float64)
+        which = min(stat, 3)
+        if which in (0, 2) or (which == 3 and all(v & (v - 1) == 0 for v in m)):  # static factors
+            taus_used, dev, err = _deviation_unrolled(data, tuple(int(v) for v in m), jnp.asarray(n), rate_, stat,
+                                                      data_type)
+        else:  # oadev (and mdev at other factors): one lax.map step per factor, exactly these factors
+            taus_used, dev, err = _deviation_core_static(data, jnp.asarray(m), jnp.asarray(n), rate_, stat, data_type)
         return taus_used, dev, err, jnp.asarray(n)
     # one compilation per (shape, statistic, data type, bucket of the number of taus): the factor list is
     # padded with m = 1, n = 2 to 16 * 8^k entries, and the zero padding of the phase record
@@ -221,31 +226,54 @@ def _deviation(statistic: str, data: ArrayLike, rate: Any, data_type: str, taus:
 _STAT_INDEX = {"adev": 0, "oadev": 1, "hdev": 2, "mdev": 3, "tdev": 4}
 
 UNROLL_MAX = 64
-"""Tau lists up to this length are computed with static slices (one compilation per statistic and
-tau list); longer ones (``taus="all"``) with one ``lax.map`` step per tau (shared compilation)."""
+"""Tau lists up to this length (octave, decade, explicit arrays) are computed for the requested statistic
+alone, over exactly these factors (:func:`_sum_squares_unrolled` or :func:`_sum_squares`); longer ones
+(``taus="all"``) in the form shared by all statistics (bucketed factor list, traced statistic)."""
+
+_BLOCK = 512  # width of the blocked (vectorised) reductions
+
+
+def _diff_sumsq(z: jax.Array, coeffs: tuple[float, ...], lag: int, count: int) -> jax.Array:
+    """``sum_(i < count) (sum_k c_k z[..., i + k lag])^2`` over the last axis, for static ``lag, count``.
+
+    The terms are formed on windows of a common length ``L`` (a multiple of the block width, ``z``
+    zero-padded if it is too short), masked beyond ``count``, and summed first across blocks, then within
+    one: the form in which XLA on CPU fuses the windows into one vectorised pass over the data.
+    """
+    width = min(_BLOCK, count)
+    length = -(-count // width) * width
+    need = (len(coeffs) - 1) * lag + length
+    if z.shape[-1] < need:
+        z = jnp.pad(z, [(0, 0)] * (z.ndim - 1) + [(0, need - z.shape[-1])])
+    v = sum(c * z[..., k * lag:k * lag + length] for k, c in enumerate(coeffs))
+    v = jnp.where(jnp.arange(length) < count, v, 0.0)
+    v = v.reshape(v.shape[:-1] + (length // width, width))
+    return jnp.sum(jnp.sum(v * v, axis=-2), axis=-1)
 
 
 def _sum_squares_unrolled(x: jax.Array, ms: tuple[int, ...], which: int) -> jax.Array:
-    """:func:`_sum_squares` with every averaging factor static: plain slices, strided ``x[::m]`` for the
-    non-overlapping estimators (adev, hdev: ``N/m`` terms, as allantools), a running sum per tau for mdev.
-    ``x`` (..., N) phase data; returns (..., len(ms))."""
+    """:func:`_sum_squares` with every averaging factor ``m`` static, for adev and hdev (``which`` 0, 2)
+    and for mdev/tdev (3) at powers of two.
+
+    adev, hdev (SP 1065 eqs. 7, 18): differences of the decimated record ``x[::m]``, ``O(N/m)`` work as in
+    allantools. mdev (eq. 14): the sum of ``m`` consecutive second differences is the second difference,
+    at lag ``m``, of the moving sums ``S_m[i] = x[i] + .. + x[i+m-1]``, and ``S_2m[i] = S_m[i] + S_m[i+m]``:
+    one pass per octave instead of a running sum per tau (sums of ``m`` phase points only, so no
+    precision is lost to a long running sum). ``x`` (..., N) phase data; returns (..., len(ms)).
+    """
     n = x.shape[-1]
     out = []
+    s_pow, p = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, _BLOCK + 8)]), 1  # moving sums S_p, p a power of 2
     for m in ms:
-        if which in (0, 2):  # SP 1065 eqs. (7), (18): every m-th phase point
+        if which in (0, 2):
             xs = x[..., ::m]
-            if which == 0:
-                v = xs[..., 2:] - 2 * xs[..., 1:-1] + xs[..., :-2]
-            else:
-                v = xs[..., 3:] - 3 * xs[..., 2:-1] + 3 * xs[..., 1:-2] - xs[..., :-3]
+            coeffs = (1.0, -2.0, 1.0) if which == 0 else (-1.0, 3.0, -3.0, 1.0)
+            out.append(_diff_sumsq(xs, coeffs, 1, xs.shape[-1] - len(coeffs) + 1))
         else:
-            d2 = x[..., 2 * m:] - 2 * x[..., m:n - m] + x[..., :n - 2 * m]  # eq. (11), n - 2m terms
-            if which == 1:
-                v = d2
-            else:  # eq. (14): sums of m consecutive second differences, n - 3m + 1 terms
-                c = jnp.concatenate([jnp.zeros(x.shape[:-1] + (1,), x.dtype), jnp.cumsum(d2, axis=-1)], axis=-1)
-                v = c[..., m:] - c[..., :-m]
-        out.append(jnp.sum(v * v, axis=-1))
+            while p < m:
+                s_pow = s_pow[..., :-p] + s_pow[..., p:]
+                p *= 2
+            out.append(_diff_sumsq(s_pow, (1.0, -2.0, 1.0), m, n - 3 * m + 1))
     return jnp.stack(out, axis=-1)
 
 

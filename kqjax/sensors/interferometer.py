@@ -95,6 +95,11 @@ class AtomAccelerometer:
     vibration_asd_m_s2_per_rthz: float = param(0.0, unit="m s-2 Hz-1/2",
                                                long_name="residual (white) vibration acceleration noise", ge=0)
     acceleration_m_s2: float = param(9.80665, unit="m s-2", long_name="measured acceleration (gravity)")
+    # Design model only (mode=optimize, :meth:`design_sensitivity`); the Monte Carlo ignores these two.
+    dead_time_s: float = param(0.0, unit="s", ge=0,
+                               long_name="preparation + detection time per cycle (> 0: cycle = dead time + 2T)")
+    vibration_red_asd_m_s2_per_rthz: float = param(
+        0.0, unit="m s-2 Hz-1/2", ge=0, long_name="1/f vibration ASD at 1 Hz")
 
     def validate(self) -> "AtomAccelerometer":
         """Bounds, and ``2 T <= T_c`` (the interferometer must fit in one cycle)."""
@@ -152,6 +157,30 @@ class AtomAccelerometer:
     def adev(self, tau: Any) -> jax.Array:
         """Allan deviation ``sensitivity / sqrt(tau)`` [m/s^2] (white noise, shots independent)."""
         return self.sensitivity / jnp.sqrt(jnp.asarray(tau, jnp.float64))
+
+    @property
+    def design_cycle_time_s(self) -> jax.Array:
+        """``dead_time_s + 2 T`` if ``dead_time_s > 0``, else ``cycle_time_s`` [s]."""
+        T = jnp.asarray(self.pulse_separation_s, jnp.float64)
+        return jnp.where(jnp.asarray(self.dead_time_s) > 0, self.dead_time_s + 2.0 * T,
+                         jnp.asarray(self.cycle_time_s, jnp.float64))
+
+    def design_sensitivity(self, n_harmonics: int = 4096) -> jax.Array:
+        """Closed-form acceleration sensitivity [m/s^2/sqrt(Hz)] (= the 1-s Allan deviation), differentiable.
+
+        ``sigma^2 T_c`` with the cycle ``T_c`` = :attr:`design_cycle_time_s` and the per-shot variance of
+        shot noise ``1/(C^2 N k_eff^2 T^4)`` plus vibration aliased through the transfer function
+        (:func:`aliased_acceleration_variance`) of the PSD ``S_w + S_r (1 Hz / f)^2`` (white part in closed
+        form). Shot noise falls as ``1/T^2``; with ``T_c`` growing with ``T``, the low-frequency vibration
+        that the interferometer does not average grows: a finite optimal ``T``.
+        """
+        T = jnp.asarray(self.pulse_separation_s, jnp.float64)
+        tc = self.design_cycle_time_s
+        shot = (1.0 / (self.contrast * jnp.sqrt(jnp.asarray(self.atom_number, jnp.float64)) * self.k_eff * T ** 2)) ** 2
+        white = jnp.asarray(self.vibration_asd_m_s2_per_rthz, jnp.float64) ** 2 * (1.0 / (3.0 * T) - 1.0 / (2.0 * tc))
+        s_r = jnp.asarray(self.vibration_red_asd_m_s2_per_rthz, jnp.float64) ** 2
+        red = aliased_acceleration_variance(lambda f: s_r / f ** 2, T, tc, n_harmonics)
+        return jnp.sqrt((shot + white + red) * tc)
 
 
 @component("sensor", "atom_gyroscope")

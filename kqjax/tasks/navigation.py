@@ -11,7 +11,6 @@ import dataclasses
 from functools import partial
 
 import jax
-import numpy as np
 
 import kqjax.sensors  # noqa: F401  (registers the sensor components)
 from kqjax.config.errors import ConfigError

@@ -14,7 +14,6 @@ pooled variance of independent records has the sum of their degrees of freedom).
 from __future__ import annotations
 
 import dataclasses
-import math
 from functools import partial
 
 import jax
@@ -93,7 +92,12 @@ def _intervals(built, kind: str) -> np.ndarray:
 
 def check(cfg, built):
     """The ``stability`` block, the sensor kind and the averaging times, before any work."""
-    common.require_simulate(cfg, NAME)
+    if cfg.get("mode", "simulate") != "simulate":  # optimize/evaluate: the closed-form design model only
+        mode, kind = cfg.get("mode"), type(built.components["sensor"]).kind
+        if kind != "atom_accelerometer":
+            raise ConfigError("mode", mode, message=f"mode={mode}: task {NAME} has an objective only for "
+                              f"sensor.kind=atom_accelerometer, not {kind}; use mode=simulate")
+        return built
     kind = common.require_kind(built, tuple(KINDS), NAME, "; an inertial_navigation sensor runs with task=navigation")
     st = check_block("stability", cfg.get("stability"), StabilitySettings)
     if st.samples * st.realisations > MAX_VALUES:
@@ -115,6 +119,24 @@ def check(cfg, built):
                               message=f"stability.tau_max_s={st.tau_max_s:g}: must be >= the sample interval "
                                       f"{field}={dt.max():g} s")
     return dataclasses.replace(built, settings=st)
+
+
+# --------------------------------------------------------------------------------------------
+# Objectives of mode=optimize / mode=evaluate (atom accelerometer; closed form, no Monte Carlo)
+
+# name -> (units, long name); values to maximise (kqjax.optimize clips them at 0: keep them positive).
+OBJECTIVES = {
+    "neg_log10_adev_1s": ("1", "-log10(1-s acceleration Allan deviation / m s-2)"),
+}
+
+
+def objective_samples(name: str, components: dict, key, samples: int):
+    """``-log10(sigma_a(1 s) / (m s^-2))`` of the atom accelerometer, one value (no random draws):
+    :meth:`~kqjax.sensors.interferometer.AtomAccelerometer.design_sensitivity`, differentiable in
+    every numeric field (e.g. the pulse separation T). ``key`` and ``samples`` are unused."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; one of {', '.join(OBJECTIVES)}")
+    return jnp.atleast_1d(-jnp.log10(components["sensor"].design_sensitivity()))
 
 
 # --------------------------------------------------------------------------------------------

@@ -212,7 +212,9 @@ BAD = {
                      "(0, 1)"),
     "wrong_kind_for_task": (["experiment=navigation_drift", "sensor=rb_compact"], "sensor.kind=clock",
                             "sensor_stability"),
-    "optimize_mode": (["experiment=gravimeter", "mode=optimize"], "mode=optimize", "simulate"),
+    "optimize_mode": (["experiment=clock_kps", "mode=optimize"], "mode=optimize", "simulate"),
+    "optimize_link_objective": (["experiment=gravimeter", "mode=optimize"], "optimize.objective=key_rate",
+                                "neg_log10_adev_1s"),
 }
 
 

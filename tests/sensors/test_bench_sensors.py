@@ -1,0 +1,67 @@
+"""kqjax-bench-sensors through its entry point: the rows it prints and the agreement of kqjax's Allan
+deviations with allantools on the same data. No timing is asserted: speed lives in the benchmark's
+output, never in a test."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+STATISTICS = ("adev", "oadev", "mdev", "hdev", "tdev")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One ``kqjax-bench-sensors --quick --json`` run, as a user types it."""
+    tmp = tmp_path_factory.mktemp("bench_sensors")
+    out = tmp / "bench.json"
+    proc = subprocess.run([str(BIN / "kqjax-bench-sensors"), "--quick", "--json", str(out)], cwd=tmp,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, json.loads(out.read_text())
+
+
+def test_prints_table_with_ratios_and_environment(quick):
+    stdout, result = quick
+    lines = stdout.splitlines()
+    for stat in STATISTICS:
+        assert sum(1 for ln in lines if ln.split()[1:2] == [stat]) == 2, stdout  # two record lengths
+    assert sum("all five" in ln and "target >= 2x" in ln for ln in lines) == 2, stdout
+    for noise in ("white FM", "flicker FM", "random-walk FM"):
+        assert any(ln.startswith(noise) for ln in lines), stdout
+    assert "load average" in stdout and "allantools" in stdout and "device " in stdout
+    env = result["environment"]
+    assert env["cpu_count"] >= 1 and len(env["load_average"]) == 3 and env["allantools_version"]
+    for row in result["allan"]:
+        assert row["kqjax_s"] > 0 and row["allantools_s"] > 0 and row["compile_s"] >= 0  # compile apart
+    assert set(result["allan_totals"]) == {str(2**14), str(2**16)}
+
+
+def test_allan_deviations_agree_with_allantools(quick):
+    """Same taus and term counts as allantools, deviations equal to 1e-9 relative (Riley, NIST SP 1065)."""
+    _, result = quick
+    assert {(r["samples"], r["statistic"]) for r in result["allan"]} == {
+        (n, s) for n in (2**14, 2**16) for s in STATISTICS}
+    for row in result["allan"]:
+        assert row["same_taus_and_counts"], row
+        assert row["max_rel_diff"] < 1e-9, row
+        assert row["taus"] >= 12
+
+
+def test_noise_generators_match_the_power_law_model(quick):
+    """Both generators' Allan deviation at tau = 4 samples, pooled over 8 realisations of 4096 samples,
+    is that of the power-law model (NIST SP 1065) within 5 standard errors plus the model's known
+    omissions. The pooled estimate has 7400 (random-walk FM) to 10000 (white FM) equivalent degrees of
+    freedom (Greenhall), so 5 standard errors are at most 4.1 % in deviation; the model leaves out the
+    discretisation terms at m = 4 of flicker FM (about 1.2 / m^2 in variance, +3.7 % in deviation) and
+    random-walk FM (1 / (2 m^2), +1.6 %), see kqjax.sensors.noise.power_law_avar. 10 % covers both."""
+    _, result = quick
+    assert [r["alpha"] for r in result["noise"]] == [0, -1, -2]
+    for row in result["noise"]:
+        assert row["kqjax_per_s"] > 0 and row["allantools_per_s"] > 0
+        for who in ("kqjax", "allantools"):
+            assert abs(row[f"adev_over_model_{who}"] - 1) < 0.1, row

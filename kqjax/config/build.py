@@ -96,10 +96,10 @@ def check_run(node) -> RunSettings:
                 v = float(v)
             except ValueError:
                 raise ConfigError(f"run.{name}", v, spec.allowed()) from None
+        if name == "chunk_size" and (spec.check(v) is not None or int(v) % BLOCK):
+            raise ConfigError("run.chunk_size", v, f"a multiple of {BLOCK} in [{BLOCK}, {int(spec.hi)}]")
         if spec.check(v) is not None:
             raise ConfigError(f"run.{name}", v, spec.allowed())
-        if name == "chunk_size" and int(v) % BLOCK:
-            raise ConfigError("run.chunk_size", v, f"a positive multiple of {BLOCK}")
         out[name] = int(v) if spec.integer else v
     return RunSettings(**out)
 

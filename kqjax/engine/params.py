@@ -29,6 +29,10 @@ class Spec:
     static: bool = False
     integer: bool = False
 
+    @staticmethod
+    def _num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
     def allowed(self) -> str:
         if self.choices is not None:
             return "one of " + ", ".join(map(str, self.choices))
@@ -36,12 +40,12 @@ class Spec:
         if self.lo == -math.inf and self.hi == math.inf:
             return kind
         if self.hi == math.inf:
-            return f"{kind} {'>' if self.lo_open else '>='} {self.lo:g}"
+            return f"{kind} {'>' if self.lo_open else '>='} {self._num(self.lo)}"
         if self.lo == -math.inf:
-            return f"{kind} {'<' if self.hi_open else '<='} {self.hi:g}"
+            return f"{kind} {'<' if self.hi_open else '<='} {self._num(self.hi)}"
         left = "(" if self.lo_open else "["
         right = ")" if self.hi_open else "]"
-        return f"{kind} in {left}{self.lo:g}, {self.hi:g}{right}"
+        return f"{kind} in {left}{self._num(self.lo)}, {self._num(self.hi)}{right}"
 
     def check(self, value: Any) -> str | None:
         """Return None if ``value`` is allowed, else a short reason."""

@@ -417,8 +417,8 @@ def edf_greenhall(alpha: int, d: int, m: int, N: int, overlapping: bool = False,
 
     Args: noise exponent ``alpha`` (+2 .. -4, with ``alpha + 2d > 1``), difference order ``d`` (2 Allan,
     3 Hadamard), averaging factor ``m``, number of phase points ``N``, ``overlapping`` (oadev, mdev) and
-    ``modified`` (mdev, tdev). Follows ``allantools.ci.edf_greenhall`` case by case; where that raises
-    ``NotImplementedError`` (unmodified white PM with ``ceil(M/S) <= d``) the exact sum of Greenhall's
+    ``modified`` (mdev, tdev). Follows ``allantools.ci.edf_greenhall`` case by case; where allantools
+    has no formula (unmodified white PM with ``ceil(M/S) <= d``) the exact sum of Greenhall's
     eq. (13) is used. Static (Python floats).
     """
     alpha, d, m, N = int(alpha), int(d), int(m), int(N)

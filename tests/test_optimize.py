@@ -362,7 +362,7 @@ BAD = [
     (["optimize.params=[source.mu,source.mu]"], "source.mu is listed twice"),
     (["optimize.params=[channel.length_km]"], "channel.length_km is also swept"),
     (["optimize.params=[]"], "must be a non-empty list"),
-    (["optimize.steps=0"], "optimize.steps=0: must be an integer in [1, 1e+06]"),
+    (["optimize.steps=0"], "optimize.steps=0: must be an integer in [1, 1000000]"),
     (["optimize.steps=abc"], "optimize.steps=abc: must be an integer"),
     (["optimize.learning_rate=-1"], "optimize.learning_rate=-1: must be a number in (0, 1000]"),
     (["optimize.optimizer=adamm"], "optimize.optimizer=adamm: must be one of adabelief"),

@@ -5,26 +5,19 @@ No timing is asserted here: speed lives in the benchmark's output, never in a te
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BIN = Path(sys.executable).parent
+from tests.bench_run import quick_bench
+
 ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """One ``kqjax-bench --quick --json`` run, as a user types it."""
-    tmp = tmp_path_factory.mktemp("bench")
-    out = tmp / "bench.json"
-    proc = subprocess.run([str(BIN / "kqjax-bench"), "--quick", "--json", str(out)], cwd=tmp,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout, json.loads(out.read_text())
+    return quick_bench(tmp_path_factory, "kqjax-bench")
 
 
 def test_prints_rows_ratios_and_environment(quick):

@@ -4,25 +4,18 @@ output, never in a test."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
+from tests.bench_run import quick_bench
+
 STATISTICS = ("adev", "oadev", "mdev", "hdev", "tdev")
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """One ``kqjax-bench-sensors --quick --json`` run, as a user types it."""
-    tmp = tmp_path_factory.mktemp("bench_sensors")
-    out = tmp / "bench.json"
-    proc = subprocess.run([str(BIN / "kqjax-bench-sensors"), "--quick", "--json", str(out)], cwd=tmp,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout, json.loads(out.read_text())
+    return quick_bench(tmp_path_factory, "kqjax-bench-sensors")
 
 
 def test_prints_table_with_ratios_and_environment(quick):

@@ -11,17 +11,19 @@ the only error is float64 arithmetic, quantified below), jit/vmap friendly and f
 * BTRS (mean ``>= INVERSION_MAX_MEAN``): Hörmann's transformed rejection with squeeze (W.
   Hörmann, "The generation of binomial random variates", J. Stat. Comput. Simul. 46, 1993).
   ``log f(k) / f(m)`` comes from a float64 table of ``log j!`` where ``n <= LOGFACT_TABLE_N``,
-  otherwise from Hörmann's Stirling-series expression (such draws are left to the repair
-  passes, which are slower: the engine's blocks have ``n <= 65536``).
-* Fast pass: one fused kernel over all draws makes the first attempts: the inversion search
-  unrolled for a number of steps set by the largest inversion mean of the batch (16 up to a
-  mean of 1.3, else 40), and ``_FAST_BTRS = 2`` BTRS candidates. Regimes absent from the batch
-  are skipped.
-* Repair passes: the draws the fast pass leaves undecided (about ``0.2**_FAST_BTRS`` of BTRS
-  draws, ``< 1e-12`` of inversion draws) are found from a bit-packed mask and its prefix counts
-  and get ``_REPAIR_ATTEMPTS`` complete attempts per pass, until none is left. Under
-  ``jax.vmap`` a custom batching rule flattens the batch, so the decisions to run a stage or a
-  pass are taken over the whole batch, not per row.
+  otherwise from Hörmann's Stirling-series expression (such draws skip the cheap first
+  attempts, so they are slower: the engine's blocks have ``n <= 65536``).
+* Tiles: draws are taken ``_TILE`` at a time (4096 on a CPU, 2**20 on a GPU), and a tile
+  runs only the work of the regimes it holds (under ``jax.vmap`` a custom batching rule lays
+  a batch of many short rows out with the draws of one row position side by side: rows of a
+  batch tend to share a regime, so tiles do). First, the cheap attempts: an inversion draw with
+  ``w >= n p`` is 0, since ``P(X > 0) <= n p``; when more than an eighth of a tile's
+  inversion draws are not decided so, the tile's search runs over all of them (16 steps when
+  its largest mean is at most 1.3, else ``INVERSION_MAX_X + 1``). BTRS draws get
+  ``_FAST_BTRS`` candidates whose test uses 24 bits of ``v`` where they decide it. Then the
+  pending draws (about ``0.2**_FAST_BTRS`` of BTRS draws, and the inversion draws not decided
+  by the bound) are gathered, an eighth of a tile at a time, and attempted in full until
+  decided. The tile size changes the speed only, never the draws.
 
 Random bits: the key gives a 64-bit seed (``jax.random.bits``, whatever the key's PRNG); word
 ``j`` of draw ``e`` is Philox-2x32-10 (Salmon et al., SC'11; the counter-based generator of
@@ -67,13 +69,14 @@ _LOGFACT = np.array([math.lgamma(j + 1.0) for j in range(LOGFACT_TABLE_N + 1)], 
 _FC_SMALL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079067210376509,
              0.0166446911898211, 0.0138761288230707, 0.0118967099458917, 0.0104112652619720,
              0.00925546218271273, 0.00833056343336287)
-# Fast-pass inversion steps by the largest inversion-regime mean of the batch: S steps leave a
-# draw of mean <= mu undecided with probability P(Poisson(mu) >= S) <= 1e-12.
-_INV_FAST = ((1.3, 16), (INVERSION_MAX_MEAN, 40))
-_FAST_BTRS = 2  # BTRS candidates per draw on the fast path
-_REPAIR_CHUNK = 1024  # undecided draws per repair kernel call
-_REPAIR_ATTEMPTS = 1  # attempts per undecided draw and repair pass
-_MAX_PASSES = 200  # repair passes; a draw still undecided after them (never seen) gives -1
+# Inversion search over a whole tile: 16 steps when its largest mean is at most 1.3 (the rest,
+# P(X >= 16 | mean <= 1.3) < 1e-12, is left pending), else INVERSION_MAX_X + 1.
+_SMALL_MEAN, _SMALL_MEAN_STEPS = 1.3, 16
+_FAST_BTRS = 2  # BTRS candidates per draw in the first attempts
+_TILE = {"cpu": 4096}  # draws per tile by platform: cache-sized on a CPU
+_TILE_DEFAULT = 2**20  # elsewhere (GPU): wide tiles, one kernel over many draws
+_REPAIR_ATTEMPTS = 2  # BTRS attempts per pending draw and round
+_MAX_PASSES = 200  # rounds of attempts; a draw still pending after them (never seen) gives -1
 _STREAM_BITS = 20  # counter word: seed_hi + stream * 2**20 + word index (word index < 2**20)
 _MAX_STREAMS = 1 << (32 - _STREAM_BITS)
 
@@ -188,127 +191,139 @@ def _lf(j):
 
 
 # ---------------------------------------------------------------------------------- kernels
+# Results of the p <= 1/2 problem: X >= 0 once decided, ``-1 - t`` while pending with ``t`` the
+# next attempt to make in full, NaN for a draw given up after ``_MAX_ATTEMPTS`` attempts.
 
-def _fast_kernel(s0, s1, e, n, ps):
-    """First attempts of every draw (p <= 1/2): codes."""
-    mean = n * ps
-    inv = (mean > 0) & (mean < INVERSION_MAX_MEAN)
-    bt = mean >= INVERSION_MAX_MEAN
-    zeros = jnp.zeros(n.shape, F64)
-
-    def inv_run(steps):
-        def run(n, ps):
-            hi, lo = philox2x32(e, s1, s0)
-            return _inversion(_dense_uniform(hi, lo), n, ps, steps)
-        return run
-
-    mx = jnp.max(jnp.where(inv, mean, 0.0))
-    ibranch = jnp.where(jnp.any(inv), 1 + sum((mx > lim).astype(I32) for lim, _ in _INV_FAST[:-1]),
-                        0)
-    code_inv = lax.switch(ibranch, [lambda n, ps: zeros] + [inv_run(s) for _, s in _INV_FAST],
-                          n, ps)
-
-    def bt_run(n, ps):
-        c = _Btrs(n, ps, False)
-        out = jnp.full(n.shape, -1.0 - _FAST_BTRS)
-        for j in reversed(range(_FAST_BTRS)):
-            hi, lo = philox2x32(e, s1 + np.uint32(2 * j), s0)
-            k, g, v24 = c.candidate(hi, lo)
-            acc = (v24 + 1.0) * 2.0**-24 <= g
-            rej = v24 * 2.0**-24 > g
-            out = jnp.where(rej, out, jnp.where(acc, k, -1.0 - j))
-        # Beyond the log j! table the repair passes (Stirling form) decide, from attempt 0.
-        return jnp.where(n > LOGFACT_TABLE_N, -1.0, out)
-
-    code_bt = lax.cond(jnp.any(bt), bt_run, lambda n, ps: zeros, n, ps)
-    return jnp.where(inv, code_inv, jnp.where(bt, code_bt, 0.0))
+def _prepare(n, p):
+    """(valid, n, flip, ps): validity, truncated n and the p <= 1/2 problem of each draw."""
+    valid = jnp.isfinite(n) & (n >= 0) & (p >= 0) & (p <= 1)
+    n = jnp.where(valid, jnp.floor(n), 0.0)
+    p = jnp.where(valid, p, 0.0)
+    flip = p > 0.5
+    return valid, n, flip, jnp.where(flip, 1.0 - p, p)
 
 
-def _full_attempts(s0, s1, e, t, n, ps):
-    """Attempts ``t, ..., t + _REPAIR_ATTEMPTS - 1`` (t uint32) in full: X, or ``-1 - t'`` with
-    ``t'`` the next attempt when all are rejected. Inversion attempts are accepted unless
-    ``X > INVERSION_MAX_X``, so only attempt ``t`` is made for them."""
+def _attempts(s0, s1, e, t, n, ps):
+    """Attempts of pending draws (p <= 1/2) from attempt ``t`` (uint32): X, or ``-1 - t'`` with
+    ``t'`` the next attempt. Inversion draws make attempt ``t`` in full (accepted unless
+    ``X > INVERSION_MAX_X``); BTRS draws make ``_REPAIR_ATTEMPTS`` attempts. Each regime's work
+    is skipped when the batch has none of its draws, Stirling's form when every ``n`` fits the
+    ``log j!`` table."""
     mean = n * ps
     inv = (mean > 0) & (mean < INVERSION_MAX_MEAN)
     bt = mean >= INVERSION_MAX_MEAN
     tf = t.astype(F64)
-    hi, lo = philox2x32(e, s1 + 2 * t, s0)
-    x_inv = _inversion(_dense_uniform(hi, lo), n, ps, INVERSION_MAX_X + 1)
-    x_inv = jnp.where(x_inv >= 0, x_inv, -2.0 - tf)
-    c = _Btrs(n, ps, True)
-    x_bt = jnp.full(n.shape, -1.0 - _REPAIR_ATTEMPTS) - tf
-    for j in reversed(range(_REPAIR_ATTEMPTS)):
-        if j:
-            hi, lo = philox2x32(e, s1 + 2 * (t + j), s0)
-        ehi, elo = philox2x32(e, s1 + 2 * (t + j) + 1, s0)
-        k, g, v24 = c.candidate(hi, lo)
-        x_bt = jnp.where((v24 + _dense_uniform(ehi, elo)) * 2.0**-24 <= g, k, x_bt)
+    none = jnp.zeros(n.shape, F64)
+
+    def inversion(n, ps):
+        hi, lo = philox2x32(e, s1 + 2 * t, s0)
+        x = _inversion(_dense_uniform(hi, lo), n, ps, INVERSION_MAX_X + 1)
+        return jnp.where(x >= 0, x, -2.0 - tf)
+
+    def btrs(stirling):
+        def run(n, ps):
+            c = _Btrs(n, ps, stirling)
+            x = jnp.full(n.shape, -1.0 - _REPAIR_ATTEMPTS) - tf
+            for j in reversed(range(_REPAIR_ATTEMPTS)):
+                hi, lo = philox2x32(e, s1 + 2 * (t + j), s0)
+                k, g, v24 = c.candidate(hi, lo)
+                ehi, elo = philox2x32(e, s1 + 2 * (t + j) + 1, s0)
+                x = jnp.where((v24 + _dense_uniform(ehi, elo)) * 2.0**-24 <= g, k, x)
+            return x
+        return run
+
+    x_inv = lax.cond(jnp.any(inv), inversion, lambda n, ps: none, n, ps)
+    branch = jnp.where(jnp.any(bt), 1 + jnp.any(bt & (n > LOGFACT_TABLE_N)), 0)
+    x_bt = lax.switch(branch, [lambda n, ps: none, btrs(False), btrs(True)], n, ps)
     return jnp.where(inv, x_inv, jnp.where(bt, x_bt, 0.0))
 
 
-# ------------------------------------------------------------------------------ repair path
+def _first(s0, s1, e, n, ps):
+    """Attempt 0 of every draw of a tile, where it is cheap: results.
 
-def _pack(pending):
-    """Bit-pack a mask in 64-bit words: words, exclusive prefix counts of set bits, total."""
-    size = pending.shape[0]
-    rows = -(-size // 64)
-    pad = jnp.pad(pending, (0, rows * 64 - size)).reshape(rows, 64)
-    words = jnp.sum(pad.astype(U64) << jnp.arange(64, dtype=U64), axis=1, dtype=U64)
-    counts = lax.population_count(words).astype(I32)
-    offs = jnp.cumsum(counts, dtype=I32) - counts
-    return words, offs, jnp.sum(counts, dtype=I32)
-
-
-def _select(words, offs, slots):
-    """Flat indices of the set bits of ranks ``slots`` (each < total)."""
-    rows = words.shape[0]
-    row = jnp.zeros(slots.shape, I32)
-    step = 1 << max(rows - 1, 1).bit_length()
-    while step:  # largest row whose offset is <= slot
-        cand = row + step
-        ok = (cand < rows) & (offs[jnp.minimum(cand, rows - 1)] <= slots)
-        row = jnp.where(ok, cand, row)
-        step >>= 1
-    w = words[row]
-    j = (slots - offs[row]).astype(U64)
-    pos = jnp.zeros(slots.shape, U64)
-    for width in (32, 16, 8, 4, 2, 1):  # position of the j-th set bit of w
-        cnt = lax.population_count((w >> pos) & np.uint64((1 << width) - 1))
-        move = j >= cnt
-        pos = jnp.where(move, pos + np.uint64(width), pos)
-        j = jnp.where(move, j - cnt, j)
-    return row * 64 + pos.astype(I32)
-
-
-def _repair(s0, s1, e, n, ps, code):
-    """Passes over the undecided draws, one complete attempt each per pass, until none is left.
-
-    A pass finds the undecided draws through a bit-packed mask and its prefix counts (gathers
-    only), in chunks of ``_REPAIR_CHUNK``, and writes the codes back with one scatter.
+    An inversion draw with ``w >= n p`` is 0 (``P(X > 0) = 1 - (1 - p)^n <= n p``); when more
+    than ``_SPARSE`` draws of the tile are not, the tile's inversion draws are evaluated in
+    full (16 steps when its largest inversion mean is at most 1.3, else ``INVERSION_MAX_X + 1``).
+    BTRS draws (with ``n`` in the ``log j!`` table) get ``_FAST_BTRS`` candidates, using the
+    second word of an attempt only where the first 24 bits of ``v`` leave the test open.
+    Everything else is left pending.
     """
-    size = n.shape[0]
-    chunk = min(_REPAIR_CHUNK, 1 << max(size - 1, 1).bit_length())
+    mean = n * ps
+    inv = (mean > 0) & (mean < INVERSION_MAX_MEAN)
+    bt = (mean >= INVERSION_MAX_MEAN) & (n <= LOGFACT_TABLE_N)
+    hi, lo = philox2x32(e, s1, s0)
+    w = _dense_uniform(hi, lo)
+    maybe = inv & (w < mean)
+    pending = jnp.full(n.shape, -1.0)
 
-    def chunk_body(s):
-        base, words, offs, total, code = s
-        slots = base + jnp.arange(chunk, dtype=I32)
-        valid = slots < total
-        f = jnp.where(valid, _select(words, offs, jnp.minimum(slots, total - 1)), 0)
-        t = (-1.0 - code[f]).astype(U32)
-        res = _full_attempts(s0[f], s1[f], e[f], t, n[f], ps[f])
-        code = code.at[jnp.where(valid, f, size)].set(res, mode="drop")
-        return base + chunk, words, offs, total, code
+    def inversion(steps):
+        def run(n, ps):
+            x = _inversion(w, n, ps, steps)
+            return jnp.where(x >= 0, x, -1.0 - (steps > INVERSION_MAX_X))
+        return run
 
-    def pass_body(s):
-        it, code, words, offs, total = s
-        code = lax.while_loop(lambda c: c[0] < c[3], chunk_body,
-                              (jnp.int32(0), words, offs, total, code))[4]
-        return (it + 1, code) + _pack(code < 0)
+    def btrs(n, ps):
+        c = _Btrs(n, ps, False)
+        out = jnp.full(n.shape, -1.0 - _FAST_BTRS)
+        for j in reversed(range(_FAST_BTRS)):
+            k, g, v24 = c.candidate(*((hi, lo) if j == 0 else philox2x32(e, s1 + np.uint32(2 * j), s0)))
+            acc = (v24 + 1.0) * 2.0**-24 <= g
+            rej = v24 * 2.0**-24 > g
+            out = jnp.where(rej, out, jnp.where(acc, k, -1.0 - j))
+        return out
 
-    def pass_cond(s):
-        return (s[4] > 0) & (s[0] < _MAX_PASSES)
+    small = jnp.max(jnp.where(inv, mean, 0.0)) <= _SMALL_MEAN
+    ibranch = jnp.where(jnp.sum(maybe) > _sparse_size(n.shape[0]), jnp.where(small, 1, 2), 0)
+    x_inv = lax.switch(ibranch, [lambda n, ps: jnp.where(maybe, -1.0, 0.0),
+                                 inversion(_SMALL_MEAN_STEPS), inversion(INVERSION_MAX_X + 1)], n, ps)
+    x_bt = lax.cond(jnp.any(bt), btrs, lambda n, ps: pending, n, ps)
+    return jnp.where(inv, x_inv, jnp.where(bt, x_bt, jnp.where(mean > 0, -1.0, 0.0)))
 
-    return lax.while_loop(pass_cond, pass_body, (jnp.int32(0), code) + _pack(code < 0))[1]
+
+def _sparse_size(tile):
+    return max(tile // 8, 1)
+
+
+def _compact(mask, size):
+    """Indices of the first ``size`` set lanes of ``mask``, then ``len(mask)`` as filler."""
+    lanes = mask.shape[0]
+    rank = jnp.cumsum(mask, dtype=I32) - 1
+    return jnp.full(size, lanes, I32).at[jnp.where(mask, rank, size)].set(
+        jnp.arange(lanes, dtype=I32), mode="drop")
+
+
+def _complete(s0, s1, e, n, ps, x):
+    """Pending draws of a tile, ``_SPARSE`` lanes at a time, attempted until decided."""
+    lanes = x.shape[0]
+    size = _sparse_size(lanes)
+
+    def batch(x):
+        idx = _compact(x < 0, size)
+        ok = idx < lanes
+        at = jnp.minimum(idx, lanes - 1)
+        args = (s0[at], s1[at], e[at])
+        nk, pk = n[at], ps[at]
+
+        def attempt(c):
+            y, it = c
+            todo = ok & (y < 0)
+            t = (-1.0 - jnp.where(todo, y, -1.0)).astype(U32)
+            y = jnp.where(todo, _attempts(*args, t, nk, pk), y)
+            return y, it + 1
+
+        y, _ = lax.while_loop(lambda c: jnp.any(ok & (c[0] < 0)) & (c[1] < _MAX_PASSES),
+                              attempt, (x[at], jnp.int32(0)))
+        y = jnp.where(y < 0, jnp.nan, y)  # still pending after _MAX_PASSES passes: given up
+        return x.at[jnp.where(ok, idx, lanes)].set(y, mode="drop")
+
+    return lax.while_loop(lambda x: jnp.any(x < 0), batch, x)
+
+
+def _tile(s0, s1, e, n, p):
+    """Binomial draws of one tile (floats; -1 for invalid input or a draw given up)."""
+    valid, n, flip, ps = _prepare(n, p)
+    x = _complete(s0, s1, e, n, ps, _first(s0, s1, e, n, ps))
+    return jnp.where(valid & (x >= 0), jnp.where(flip, n - x, x), -1.0)
 
 
 # ------------------------------------------------------------------------------------ core
@@ -317,20 +332,21 @@ def _repair(s0, s1, e, n, ps, code):
 def _sample_flat(s0, s1, e, n, p):
     """Binomial draws of flat arrays: draw i from words of counter (e[i], s1[i] + j), key s0[i].
 
-    Jitted so that eager callers share one compiled program per size, whatever the batching
-    (unbatched calls and both vmap patterns reach it with flat arrays); inside an outer jit it
-    is inlined.
+    Tile by tile (``_TILE`` draws by platform; the work of each regime only where a tile has
+    draws of it). Jitted so that eager callers share one compiled program per size, whatever the
+    batching; inside an outer jit it is inlined.
     """
-    if n.shape[0] >= 2**31:
+    size = n.shape[0]
+    if size >= 2**31:
         raise ValueError("at most 2**31 - 1 draws per call")
-    valid = jnp.isfinite(n) & (n >= 0) & (p >= 0) & (p <= 1)
-    n = jnp.where(valid, jnp.floor(n), 0.0)
-    p = jnp.where(valid, p, 0.0)
-    flip = p > 0.5
-    ps = jnp.where(flip, 1.0 - p, p)
-    code = _repair(s0, s1, e, n, ps, _fast_kernel(s0, s1, e, n, ps))
-    out = jnp.where(flip, n - code, code)
-    return jnp.where(valid & (code >= 0), out, -1.0).astype(I64)
+    tile = min(_TILE.get(jax.default_backend(), _TILE_DEFAULT), 1 << max(size - 1, 1).bit_length())
+    padded = -(-size // tile) * tile
+    args = [jnp.pad(x, (0, padded - size)) for x in (s0, s1, e, n, p)]
+    if padded == tile:
+        out = _tile(*args)
+    else:
+        out = lax.map(lambda a: _tile(*a), [x.reshape(-1, tile) for x in args]).reshape(-1)
+    return out[:size].astype(I64)
 
 
 @custom_vmap
@@ -340,10 +356,13 @@ def _core(seeds, n, p):
     rows, per_row = n.shape
     if per_row >= 2**32:
         raise ValueError("at most 2**32 - 1 draws per key")
-    s0 = jnp.broadcast_to(seeds[:, 0:1], n.shape).reshape(-1)
-    s1 = jnp.broadcast_to(seeds[:, 1:2], n.shape).reshape(-1)
-    e = jnp.broadcast_to(jnp.arange(per_row, dtype=U32), n.shape).reshape(-1)
-    return _sample_flat(s0, s1, e, n.reshape(-1), p.reshape(-1)).reshape(n.shape)
+    # Runs along the longer axis: with many rows, draw j of every row side by side (rows of
+    # a batch tend to share a regime, so tiles do); else row by row.
+    across = rows > per_row
+    flat = [jnp.broadcast_to(x, n.shape) for x in
+            (seeds[:, 0:1], seeds[:, 1:2], jnp.arange(per_row, dtype=U32), n, p)]
+    out = _sample_flat(*[(x.T if across else x).reshape(-1) for x in flat])
+    return out.reshape(per_row, rows).T if across else out.reshape(rows, per_row)
 
 
 @_core.def_vmap

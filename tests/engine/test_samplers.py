@@ -220,3 +220,23 @@ def test_multinomial_covariance(counts):
     assert abs(z) < 5, z
     # independent classes with the same marginals would give Cov = 0, many errors away
     assert abs(65536 * PROBS[0] * PROBS[1]) / (prod.std(ddof=1) / np.sqrt(BLOCKS)) > 20
+
+
+@pytest.mark.parametrize("tile", [64, 2**20])
+def test_draws_do_not_depend_on_tile_size(grid, monkeypatch, tile):
+    """Tiles change which work runs where (cheap bound, whole-tile search, gathered pending
+    draws), never the draws: both layouts of a vmapped batch, tiny and huge tiles."""
+    keys, n, p, draws = grid
+    rows = slice(ROW - 2, ROW + 6)
+    short = jax.jit(jax.vmap(samplers.binomial))  # 8 rows of 4 draws: laid out across the rows
+    long = jax.jit(jax.vmap(samplers.binomial))  # 8 rows of 50 000 draws: row by row
+    np.testing.assert_array_equal(np.asarray(short(keys[rows], n[rows, :4], p[rows, :4])),
+                                  draws[rows, :4])
+    monkeypatch.setitem(samplers._TILE, jax.default_backend(), tile)
+    jax.clear_caches()
+    try:
+        np.testing.assert_array_equal(np.asarray(short(keys[rows], n[rows, :4], p[rows, :4])),
+                                      draws[rows, :4])
+        np.testing.assert_array_equal(np.asarray(long(keys[rows], n[rows], p[rows])), draws[rows])
+    finally:
+        jax.clear_caches()

@@ -16,14 +16,14 @@ the only error is float64 arithmetic, quantified below), jit/vmap friendly and f
 * Tiles: draws are taken ``_TILE`` at a time (4096 on a CPU, 2**20 on a GPU), and a tile
   runs only the work of the regimes it holds (under ``jax.vmap`` a custom batching rule lays
   a batch of many short rows out with the draws of one row position side by side: rows of a
-  batch tend to share a regime, so tiles do). First, the cheap attempts: an inversion draw with
-  ``w >= n p`` is 0, since ``P(X > 0) <= n p``; when more than an eighth of a tile's
-  inversion draws are not decided so, the tile's search runs over all of them (16 steps when
-  its largest mean is at most 1.3, else ``INVERSION_MAX_X + 1``). BTRS draws get
-  ``_FAST_BTRS`` candidates whose test uses 24 bits of ``v`` where they decide it. Then the
-  pending draws (about ``0.2**_FAST_BTRS`` of BTRS draws, and the inversion draws not decided
-  by the bound) are gathered, an eighth of a tile at a time, and attempted in full until
-  decided. The tile size changes the speed only, never the draws.
+  batch tend to share a regime, so tiles do). First, the cheap attempts: an inversion draw
+  with ``w >= n p`` is 0, since ``P(X > 0) <= n p``; when more than ``1/_DENSE_FRACTION`` of a
+  tile's draws are not decided so, the tile's search runs over all of them (16 steps when its
+  largest mean is at most 1.3, else ``INVERSION_MAX_X + 1``). BTRS draws get ``_FAST_BTRS``
+  candidates whose test uses 24 bits of ``v`` where they decide it. Then the pending draws
+  (about ``0.2**_FAST_BTRS`` of BTRS draws, and the inversion draws the bound leaves open)
+  are gathered through a bit-packed mask, ``1/_SPARSE_FRACTION`` of a tile at a time, and
+  attempted in full until decided. The tile size changes the speed only, never the draws.
 
 Random bits: the key gives a 64-bit seed (``jax.random.bits``, whatever the key's PRNG); word
 ``j`` of draw ``e`` is Philox-2x32-10 (Salmon et al., SC'11; the counter-based generator of
@@ -73,6 +73,8 @@ _FC_SMALL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079
 # P(X >= 16 | mean <= 1.3) < 1e-12, is left pending), else INVERSION_MAX_X + 1.
 _SMALL_MEAN, _SMALL_MEAN_STEPS = 1.3, 16
 _FAST_BTRS = 2  # BTRS candidates per draw in the first attempts
+_DENSE_FRACTION = 8  # inversion search over the whole tile when over 1/8 of it needs one
+_SPARSE_FRACTION = 64  # else pending draws are attempted 1/64 of a tile at a time
 _TILE = {"cpu": 4096}  # draws per tile by platform: cache-sized on a CPU
 _TILE_DEFAULT = 2**20  # elsewhere (GPU): wide tiles, one kernel over many draws
 _REPAIR_ATTEMPTS = 2  # BTRS attempts per pending draw and round
@@ -242,8 +244,9 @@ def _first(s0, s1, e, n, ps):
     """Attempt 0 of every draw of a tile, where it is cheap: results.
 
     An inversion draw with ``w >= n p`` is 0 (``P(X > 0) = 1 - (1 - p)^n <= n p``); when more
-    than ``_SPARSE`` draws of the tile are not, the tile's inversion draws are evaluated in
-    full (16 steps when its largest inversion mean is at most 1.3, else ``INVERSION_MAX_X + 1``).
+    than ``1/_DENSE_FRACTION`` of the tile's draws are not, the tile's inversion draws are
+    searched in full (16 steps when its largest inversion mean is at most 1.3, else
+    ``INVERSION_MAX_X + 1``).
     BTRS draws (with ``n`` in the ``log j!`` table) get ``_FAST_BTRS`` candidates, using the
     second word of an attempt only where the first 24 bits of ``v`` leave the test open.
     Everything else is left pending.
@@ -273,7 +276,7 @@ def _first(s0, s1, e, n, ps):
         return out
 
     small = jnp.max(jnp.where(inv, mean, 0.0)) <= _SMALL_MEAN
-    ibranch = jnp.where(jnp.sum(maybe) > _sparse_size(n.shape[0]), jnp.where(small, 1, 2), 0)
+    ibranch = jnp.where(jnp.sum(maybe) * _DENSE_FRACTION > n.shape[0], jnp.where(small, 1, 2), 0)
     x_inv = lax.switch(ibranch, [lambda n, ps: jnp.where(maybe, -1.0, 0.0),
                                  inversion(_SMALL_MEAN_STEPS), inversion(INVERSION_MAX_X + 1)], n, ps)
     x_bt = lax.cond(jnp.any(bt), btrs, lambda n, ps: pending, n, ps)
@@ -281,19 +284,38 @@ def _first(s0, s1, e, n, ps):
 
 
 def _sparse_size(tile):
-    return max(tile // 8, 1)
+    return max(tile // _SPARSE_FRACTION, 1)
 
 
 def _compact(mask, size):
-    """Indices of the first ``size`` set lanes of ``mask``, then ``len(mask)`` as filler."""
+    """Indices of the first ``size`` set lanes of ``mask``, then ``len(mask)`` as filler.
+
+    The mask is bit-packed in 64-bit words; a slot finds its word by searching the words'
+    prefix counts, and its bit by halving the word with population counts.
+    """
     lanes = mask.shape[0]
-    rank = jnp.cumsum(mask, dtype=I32) - 1
-    return jnp.full(size, lanes, I32).at[jnp.where(mask, rank, size)].set(
-        jnp.arange(lanes, dtype=I32), mode="drop")
+    rows = -(-lanes // 64)
+    bits = jnp.pad(mask, (0, rows * 64 - lanes)).reshape(rows, 64).astype(U64)
+    words = jnp.sum(bits << jnp.arange(64, dtype=U64), axis=1, dtype=U64)
+    counts = lax.population_count(words).astype(I32)
+    offs = jnp.cumsum(counts, dtype=I32) - counts
+    slots = jnp.arange(size, dtype=I32)
+    method = "compare_all" if rows * size <= 2**16 else "scan"
+    row = jnp.searchsorted(offs, slots, side="right", method=method).astype(I32) - 1
+    w = words[row]
+    j = (slots - offs[row]).astype(U64)
+    pos = jnp.zeros(size, U64)
+    for width in (32, 16, 8, 4, 2, 1):  # position of the j-th set bit of w
+        cnt = lax.population_count((w >> pos) & np.uint64((1 << width) - 1))
+        move = j >= cnt
+        pos = jnp.where(move, pos + np.uint64(width), pos)
+        j = jnp.where(move, j - cnt, j)
+    return jnp.where(slots < jnp.sum(counts), row * 64 + pos.astype(I32), lanes)
 
 
 def _complete(s0, s1, e, n, ps, x):
-    """Pending draws of a tile, ``_SPARSE`` lanes at a time, attempted until decided."""
+    """Pending draws of a tile, ``1/_SPARSE_FRACTION`` of it at a time, attempted until
+    decided."""
     lanes = x.shape[0]
     size = _sparse_size(lanes)
 

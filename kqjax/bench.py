@@ -4,7 +4,8 @@ Measures pulses per second of kqjax's count-level engine (multinomial counts per
 pulses) and event-level engine (every pulse drawn), and of two plain NumPy implementations of the
 same model, all in the same run on the same machine:
 
-- NumPy count: per block of 65536 pulses, ``numpy.random.Generator.multinomial`` in the same two
+- NumPy count: per block of 65536 pulses, multinomials drawn as chains of conditional binomials
+  (``numpy.random.Generator.binomial`` on whole arrays, as kqjax draws them) in the same two
   stages as kqjax (Alice's and Bob's choices once per block, then each sweep point's detections),
   from the link's 12 (intensity, outcome) probabilities (taken from ``Link.probabilities``, so the
   model is identical), vectorised over blocks and sweep points;
@@ -13,10 +14,11 @@ same model, all in the same run on the same machine:
 
 kqjax is timed through its own engine path (``make_step`` + ``driver.accumulate``, the loop that
 ``simulate`` runs) after a warm-up call, so compilation is excluded from the throughput and
-reported separately. Each measurement is repeated ``--repeat`` times; the best time is reported.
+reported separately, with ``workers`` chunks in flight (``run.workers``; the NumPy peers use one
+core). Each measurement is repeated ``--repeat`` times; the best time is reported.
 
-Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--repeat R] [--quick]
-[--json FILE]``. Speed lives here, never in a timed test.
+Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--repeat R] [--workers W]
+[--quick] [--json FILE]``. Speed lives here, never in a timed test.
 """
 from __future__ import annotations
 
@@ -102,28 +104,44 @@ def numpy_count(p: np.ndarray, pulses: int, seed: int = 0, block: int = 2**16,
     ``p`` is [G, 12] = [G, 3 intensities x (correct, error, no click, bases differ)]. Per block:
     the pulses of each (intensity, bases agree | differ) class as one multinomial, drawn once for
     all sweep points when they share these probabilities; then, per point and intensity, the
-    sifted pulses' (correct, error, no click) as a multinomial. Vectorised over blocks
-    (``blocks_per_chunk`` at a time, bounding memory) and points; exact int64 counts [G, 12].
+    sifted pulses' (correct, error, no click) as a multinomial. Each multinomial is a chain of
+    conditional binomials (``Generator.binomial`` on whole arrays: faster than
+    ``Generator.multinomial`` row by row), vectorised over blocks (``blocks_per_chunk`` at a
+    time, bounding memory) and points; exact int64 counts [G, 12].
     """
     rng = np.random.default_rng(seed)
     p = np.asarray(p, np.float64).reshape(-1, 3, 4)
     p = p / p.sum((-1, -2), keepdims=True)
-    alloc = np.stack([p[..., :3].sum(-1), p[..., 3]], -1)  # [G, 3, 2]
-    det = p[..., :3] / np.where(alloc[..., :1] > 0, alloc[..., :1], 1.0)  # [G, 3, 3]
-    det[alloc[..., 0] == 0] = [0.0, 0.0, 1.0]
-    shared = bool(np.all(alloc == alloc[:1]))
+    alloc = np.stack([p[..., :3].sum(-1), p[..., 3]], -1).reshape(-1, 6)  # [G, 6]
+    det = p[..., :3] / np.where(alloc.reshape(-1, 3, 2)[..., :1] > 0, alloc.reshape(-1, 3, 2)[..., :1], 1.0)
+    det[alloc.reshape(-1, 3, 2)[..., 0] == 0] = [0.0, 0.0, 1.0]  # [G, 3, 3]
+    # Alice's and Bob's choices do not depend on the channel: shared by the points whenever their
+    # class sums agree to rounding (they are recovered from p, sums of products).
+    shared = bool(np.allclose(alloc, alloc[:1], rtol=1e-12, atol=0.0))
     sizes = block_sizes(pulses, block)
     total = np.zeros(p.shape, np.int64)
     for first in range(0, sizes.size, blocks_per_chunk):
         n = sizes[first:first + blocks_per_chunk]
-        if shared:
-            a = rng.multinomial(n, alloc[0].reshape(-1)).reshape(1, -1, 3, 2)  # [1, b, 3, 2]
-        else:
-            a = rng.multinomial(n[None, :], alloc.reshape(-1, 1, 6)).reshape(alloc.shape[0], -1, 3, 2)
-        d = rng.multinomial(a[..., 0], det[:, None])  # [G, b, 3, 3]
+        a = _multinomial_chain(rng, n[None, :], (alloc[:1] if shared else alloc)[:, None, :])
+        a = a.reshape(a.shape[0], -1, 3, 2)  # [1 or G, b, 3, 2]
+        d = _multinomial_chain(rng, a[..., 0], det[:, None])  # [G, b, 3, 3]
         total[..., :3] += d.sum(1)
         total[..., 3] += a[..., 1].sum(1)
     return total.reshape(-1, 12)
+
+
+def _multinomial_chain(rng, n, probs):
+    """Multinomial counts over the last axis of ``probs`` as conditional binomials (``probs``
+    broadcast against ``n`` by ``Generator.binomial`` itself)."""
+    rem = np.broadcast_to(np.asarray(n, np.int64), np.broadcast_shapes(np.shape(n), probs.shape[:-1]))
+    tail = np.cumsum(probs[..., ::-1], -1)[..., ::-1]
+    cond = np.clip(probs / np.where(tail > 0, tail, 1.0), 0.0, 1.0)
+    out = []
+    for j in range(probs.shape[-1] - 1):
+        x = rng.binomial(rem, cond[..., j])
+        out.append(x)
+        rem = rem - x
+    return np.stack(out + [rem], -1)
 
 
 def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) -> np.ndarray:
@@ -176,7 +194,7 @@ def _timed(fn, repeat: int):
 
 
 def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int,
-                prng: str = "threefry2x32"):
+                prng: str = "threefry2x32", workers: int | None = None):
     """Time kqjax's engine loop for ``mode``; returns a result row and counts [G, 12]."""
     import jax
 
@@ -195,20 +213,22 @@ def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int
     one_chunk = time.perf_counter() - t0
 
     def go():
-        acc = driver.accumulate(step, pulses, chunk, progress=False)
+        acc = driver.accumulate(step, pulses, chunk, progress=False, workers=workers)
         assert acc.complete and acc.pulses == pulses
         return acc.counts
 
     best, times, counts = _timed(go, repeat)
     counts = np.asarray(counts, np.int64).reshape(-1, N_CLASSES)
     row = {"pulses_per_point": int(pulses), "chunk_size": int(per_chunk * keys.BLOCK),
+           "workers": workers or driver.default_workers(),
            "compile_s": max(warm - one_chunk, 0.0), "warmup_s": warm}
     return row, times, best, counts
 
 
 def bench_numpy(fn, pulses: int, repeat: int):
     best, times, counts = _timed(fn, repeat)
-    return {"pulses_per_point": int(pulses), "chunk_size": None, "compile_s": None, "warmup_s": None}, \
+    return {"pulses_per_point": int(pulses), "chunk_size": None, "workers": 1, "compile_s": None,
+            "warmup_s": None}, \
         times, best, counts
 
 
@@ -262,15 +282,16 @@ def table(result: dict) -> str:
         f"device {env['device']} | jax {env['jax_version']} | numpy {env['numpy_version']} | "
         f"CPUs {env['cpu_count']} ({env['cpus_usable']} usable, {env['processor']})",
         "",
-        f"{'':<14}{'pulses/point':>14}{'pulses total':>14}{'chunk':>11}{'best [s]':>10}{'pulses/s':>12}"
-        f"{'compile [s]':>13}",
+        f"{'':<14}{'pulses/point':>14}{'pulses total':>14}{'chunk':>11}{'workers':>9}{'best [s]':>10}"
+        f"{'pulses/s':>12}{'compile [s]':>13}",
     ]
     for name in ROWS:
         r = result["rows"][name]
         c = r["chunk_size"]
         chunk = "-" if c is None else f"2^{c.bit_length() - 1}" if c & (c - 1) == 0 else f"{c:.4g}"
         lines.append(f"{name:<14}{r['pulses_per_point']:>14.4g}{r['pulses_total']:>14.4g}{chunk:>11}"
-                      f"{r['best_s']:>10.3f}{r['pulses_per_s']:>12.3e}{_fmt_s(r['compile_s']):>13}")
+                     f"{r['workers']:>9}{r['best_s']:>10.3f}{r['pulses_per_s']:>12.3e}"
+                     f"{_fmt_s(r['compile_s']):>13}")
     lines.append("")
     for key, (val, target) in result["ratios"].items():
         a, b = key.split("/")
@@ -282,7 +303,7 @@ def table(result: dict) -> str:
 
 def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repeat: int = 3,
         seed: int = 0, count_chunk: int | None = None, event_chunk: int | None = None,
-        max_km: float = 250.0, log=None) -> dict:
+        max_km: float = 250.0, workers: int | None = None, log=None) -> dict:
     """Measure all four rows; returns a JSON-able dict (``table`` prints it)."""
     import kqjax  # noqa: F401  (enables x64)
     from kqjax.config.run import DEFAULT_CHUNK
@@ -296,8 +317,10 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
     params = event_parameters(link)
     rows, counts, times = {}, {}, {}
     plan = [
-        ("kqjax count", lambda: bench_kqjax(link, "count", pulses, count_chunk, seed, repeat)),
-        ("kqjax event", lambda: bench_kqjax(link, "event", event_pulses, event_chunk, seed, repeat)),
+        ("kqjax count", lambda: bench_kqjax(link, "count", pulses, count_chunk, seed, repeat,
+                                            workers=workers)),
+        ("kqjax event", lambda: bench_kqjax(link, "event", event_pulses, event_chunk, seed, repeat,
+                                            workers=workers)),
         ("numpy count", lambda: bench_numpy(lambda: numpy_count(p, pulses, seed, BLOCK), pulses, repeat)),
         ("numpy event", lambda: bench_numpy(lambda: numpy_event(params, event_pulses, seed), event_pulses,
                                             repeat)),
@@ -346,7 +369,9 @@ def main(argv=None) -> int:
     ap.add_argument("--points", type=_count, default=None, help="sweep grid size: fiber lengths (default 16)")
     ap.add_argument("--repeat", type=_count, default=None, help="timed repetitions, best reported (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="seed of every row (default 0)")
-    ap.add_argument("--count-chunk", type=_count, default=None, help="kqjax count chunk size (default 2^24)")
+    ap.add_argument("--count-chunk", type=_count, default=None, help="kqjax count chunk size (default 2^28)")
+    ap.add_argument("--workers", type=_count, default=None,
+                    help="kqjax chunks in flight at once (default: run.workers's default)")
     ap.add_argument("--event-chunk", type=_count, default=None, help="kqjax event chunk size (default 2^20)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -360,7 +385,7 @@ def main(argv=None) -> int:
     base = quick if args.quick else full
     opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in base.items()}
     result = run(seed=args.seed, count_chunk=args.count_chunk, event_chunk=args.event_chunk,
-                 log=lambda m: print(m, file=sys.stderr, flush=True), **opts)
+                 workers=args.workers, log=lambda m: print(m, file=sys.stderr, flush=True), **opts)
     result["quick"] = bool(args.quick)
     print(table(result))
     if args.json:

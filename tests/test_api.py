@@ -56,10 +56,11 @@ def test_run_returns_dataset_equal_to_cli(api_dataset, cli_dataset):
     (["channel.lenght_km=3"], "channel.lenght_km"),
     (["channel=fibre"], "channel"),
     (["run.chunk_size=1000"], "run.chunk_size"),
+    (["run.workers=0"], "run.workers"),
     (["channel.length_km=linspace:0:100"], "channel.length_km"),
     (["channel.length_km=[0,50,-10]"], "channel.length_km"),
 ], ids=["negative_length", "probability", "relation", "unknown_option", "unknown_choice", "chunk_size",
-        "sweep_string", "sweep_value"])
+        "workers", "sweep_string", "sweep_value"])
 def test_run_raises_config_error_and_writes_nothing(tmp_path, monkeypatch, overrides, field):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"

@@ -88,7 +88,7 @@ def check_run(node) -> RunSettings:
         if name not in node:
             continue
         v = node[name]
-        if name == "chunk_size" and v is None:
+        if name in ("chunk_size", "workers") and v is None:
             out[name] = None
             continue
         if isinstance(v, str) and spec.choices is None:

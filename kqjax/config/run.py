@@ -1,4 +1,4 @@
-"""Run settings: seed, number of pulses, chunking, sampling mode, PRNG, progress."""
+"""Run settings: seed, number of pulses, chunking, workers, sampling mode, PRNG, progress."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +15,8 @@ class RunSettings:
     pulses: int = param(10**10, ge=1, le=10**18, integer=True, long_name="pulses sent per sweep point")
     chunk_size: int | None = param(None, ge=BLOCK, le=2**34, integer=True,
                                    long_name="pulses per compiled step (a multiple of 65536)")
+    workers: int | None = param(None, ge=1, le=256, integer=True,
+                                long_name="chunks in flight at once (null: the usable cores, at most 8)")
     mode: str = param("count", choices=("count", "event"), long_name="sampling level")
     prng: str = param("threefry2x32", choices=PRNG_IMPLS, long_name="JAX PRNG implementation")
     progress: object = param("auto", choices=("auto", True, False), long_name="progress bar")

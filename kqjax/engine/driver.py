@@ -2,15 +2,20 @@
 
 ``accumulate`` walks the blocks of a run in chunks of whole blocks. Each chunk is one call of a
 compiled step that returns integer counts summed over the chunk's blocks (int64 on device); the
-host adds them into Python-exact int64 numpy accumulators. Memory depends on the chunk size only.
-The step sees block indices, so results do not depend on the chunk size. A KeyboardInterrupt
-stops the walk after the chunk in flight; the counts finished so far are returned with
+host adds them, in chunk order, into exact int64 numpy accumulators. ``workers`` chunks are in
+flight at once (threads: XLA runs concurrent calls side by side, so on a CPU they share its
+cores); memory depends on the chunk size and ``workers`` only. The step sees block indices, so
+results depend neither on the chunk size nor on ``workers``. A KeyboardInterrupt stops the
+walk; the counts of the chunks finished before the first unfinished one are returned with
 ``complete=False``.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import jax
@@ -36,34 +41,70 @@ def plan(total: int, chunk: int, block: int = BLOCK) -> tuple[int, int]:
     return blocks, min(per_chunk, max(blocks, 1))
 
 
+def default_workers() -> int:
+    """Chunks in flight by default: the usable cores (at most 8) on a CPU, else 2."""
+    if jax.default_backend() != "cpu":
+        return 2
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
 def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
-               progress: bool | None = None, desc: str = "pulses") -> Accumulated:
+               progress: bool | None = None, desc: str = "pulses",
+               workers: int | None = None) -> Accumulated:
     """Run ``step(first_block, block_sizes) -> pytree of int counts`` over all blocks.
 
     ``block_sizes`` has a fixed length (blocks per chunk) so the step compiles once; blocks past
-    the end of the run have size 0.
+    the end of the run have size 0. The first chunk runs alone (it compiles the step), then
+    ``workers`` (default: ``default_workers()``) at a time.
     """
     blocks, per_chunk = plan(total, chunk, block)
+    workers = default_workers() if workers is None else max(1, int(workers))
     start = time.perf_counter()
-    acc = None
-    done = 0
+
+    def one(first):
+        idx = first + np.arange(per_chunk, dtype=np.int64)
+        sizes = np.clip(total - idx * block, 0, block).astype(np.int64)
+        out = jax.device_get(step(np.int64(first), sizes))
+        return jax.tree_util.tree_map(lambda x: np.asarray(x, dtype=np.int64), out), int(sizes.sum())
+
+    firsts = iter(range(0, blocks, per_chunk))
+    pool = ThreadPoolExecutor(workers) if workers > 1 and blocks > per_chunk else None
+    running = collections.deque()
+    acc, done = None, 0
     bar = _bar(total, progress, desc)
     try:
-        for first in range(0, blocks, per_chunk):
-            idx = first + np.arange(per_chunk, dtype=np.int64)
-            sizes = np.clip(total - idx * block, 0, block).astype(np.int64)
-            out = jax.device_get(step(np.int64(first), sizes))
-            out = jax.tree_util.tree_map(lambda x: np.asarray(x, dtype=np.int64), out)
+        out, n = one(next(firsts))
+        while True:
             acc = out if acc is None else jax.tree_util.tree_map(np.add, acc, out)
-            n = int(sizes.sum())
             done += n
             if bar is not None:
                 bar.update(n)
+            if pool is None:
+                first = next(firsts, None)
+                if first is None:
+                    break
+                out, n = one(first)
+                continue
+            for first in firsts:
+                running.append(pool.submit(one, first))
+                if len(running) >= workers:
+                    break
+            if not running:
+                break
+            out, n = running.popleft().result()
     except KeyboardInterrupt:
         if acc is None:
             raise
         return Accumulated(acc, done, False, time.perf_counter() - start)
     finally:
+        for f in running:
+            f.cancel()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if bar is not None:
             bar.close()
     return Accumulated(acc, done, True, time.perf_counter() - start)

@@ -106,9 +106,10 @@ def rates(link: Link, counts):
     return {**link.estimate(counts, link.channel.transmittance()), **link.expected()}
 
 
-def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int = 2**24, mode: str = "count",
-             prng: str = "threefry2x32", progress: bool | None = None) -> dict:
-    """Monte Carlo of ``pulses`` pulses at every grid point of ``link`` (leading axis of leaves).
+def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int = 2**28, mode: str = "count",
+             prng: str = "threefry2x32", progress: bool | None = None, workers: int | None = None) -> dict:
+    """Monte Carlo of ``pulses`` pulses at every grid point of ``link`` (leading axis of leaves),
+    ``workers`` chunks at a time (``driver.accumulate``).
 
     Returns numpy arrays with the grid axis first: counts [G, 3, 4] (exact int64), rates from the
     counts, asymptotic rates, transmittance and the PLOB bound; plus ``pulses_done`` and
@@ -117,7 +118,7 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int = 2**24,
     root = keys.root_key(seed, prng)
     _, per_chunk = driver.plan(pulses, chunk_size)
     step = make_step(link, root, per_chunk, mode)
-    acc = driver.accumulate(step, pulses, chunk_size, progress=progress)
+    acc = driver.accumulate(step, pulses, chunk_size, progress=progress, workers=workers)
     counts = np.asarray(acc.counts, np.int64)
     out = {k: np.asarray(v) for k, v in rates(link, counts).items()}
     out["counts"] = counts

@@ -83,7 +83,7 @@ def run(built):
     link = Link(**built.components)
     r = built.run
     out = simulate(link, pulses=r.pulses, seed=r.seed, chunk_size=r.chunk, mode=r.mode, prng=r.prng,
-                   progress=r.show_progress)
+                   progress=r.show_progress, workers=r.workers)
     ds = assemble(arrays(out), VARIABLES, built.grid,
                   coords={"intensity": ("intensity", list(INTENSITIES), {"long_name": "pulse class"})})
     return ds, {"pulses": r.pulses, "pulses_done": out["pulses_done"], "complete": out["complete"],

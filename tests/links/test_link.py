@@ -29,11 +29,11 @@ def test_counts_match_expectation(mode, pulses):
 
 
 @pytest.mark.parametrize("mode,chunks", [("count", (2**16, 2**20, 2**24)), ("event", (2**16, 2**18))])
-def test_same_counts_whatever_the_chunk_size(mode, chunks):
+def test_same_counts_whatever_the_chunk_size_and_workers(mode, chunks):
     link, _ = make_link(["channel.length_km=[10,60]"])
     pulses = 3 * 2**18 + 1234
-    runs = [simulate(link, pulses=pulses, seed=7, chunk_size=c, mode=mode, progress=False)["counts"]
-            for c in chunks]
+    runs = [simulate(link, pulses=pulses, seed=7, chunk_size=c, mode=mode, progress=False, workers=w)["counts"]
+            for c in chunks for w in (1, 3)]
     for r in runs[1:]:
         assert np.array_equal(r, runs[0])
     other = simulate(link, pulses=pulses, seed=8, chunk_size=chunks[0], mode=mode, progress=False)["counts"]

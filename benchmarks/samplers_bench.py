@@ -4,7 +4,9 @@
 
 For p in {1e-6, 1e-3, 0.3} and n = 65536: a flat array of draws under jit, and a vmap over
 per-block keys (``fold_in(root, block)``) of 11 draws each, as the link simulation does. NumPy's
-``Generator.binomial`` draws the same number flat (it has no keys). Each figure is the best of
+``Generator.binomial`` draws the same number flat (it has no keys), with the same ``(n, p)``
+for every draw (its setup is then cached) and with ``n`` changing from draw to draw
+(65536 - j for j in 0..3, as the counts of a link's blocks do). Each figure is the best of
 ``--repeat`` runs after a warm-up (compile excluded). Both wall-clock and process CPU time are
 reported: on a shared machine the CPU-time rate (draws per CPU-second, times the core count for
 the jax samplers that use all cores) is the steadier measure.
@@ -62,6 +64,7 @@ def main(argv=None):
     jax_flat = jax.jit(lambda k, n, p: jax.random.binomial(k, n, p))
     jax_vmap = jax.jit(jax.vmap(lambda k, n, p: jax.random.binomial(k, n, p)))
     rng = np.random.default_rng(0)
+    vary_n = int(N_TRIALS) - np.arange(args.draws) % 4
     cores = os.cpu_count() or 1
 
     print(f"{jax.devices()[0]}; {cores} cores; load average {os.getloadavg()[0]:.1f}; "
@@ -77,6 +80,7 @@ def main(argv=None):
              lambda: ours_vmap(keys, block_n, block_p), True),
             ("numpy Generator", "flat", args.draws,
              lambda: rng.binomial(int(N_TRIALS), p, args.draws), False),
+            ("numpy Generator", "vary n", args.draws, lambda: rng.binomial(vary_n, p), False),
         ]
         if not args.skip_jax:
             cases += [

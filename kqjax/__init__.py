@@ -5,6 +5,10 @@ import jax as _jax
 # hot paths choose float32 explicitly.
 _jax.config.update("jax_enable_x64", True)
 
+from kqjax.engine import compile_cache as _compile_cache  # noqa: E402
+
+_compile_cache.enable()  # compiled programs kept on disk between runs (KQJAX_CACHE_DIR)
+
 __version__ = "0.1.0"
 
 from kqjax.api import run  # noqa: E402

@@ -14,8 +14,9 @@ same model, all in the same run on the same machine:
 
 kqjax is timed through its own engine path (``make_step`` + ``driver.accumulate``, the loop that
 ``simulate`` runs) after a warm-up call, so compilation is excluded from the throughput and
-reported separately, with ``workers`` chunks in flight (``run.workers``; the NumPy peers use one
-core). Each measurement is repeated ``--repeat`` times; the best time is reported.
+reported separately (cold: the persistent compilation cache is off here), with ``workers``
+chunks in flight (``run.workers``; the NumPy peers use one core). Each measurement is
+repeated ``--repeat`` times; the best time is reported.
 
 Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--repeat R] [--workers W]
 [--quick] [--json FILE]``. Speed lives here, never in a timed test.
@@ -361,6 +362,9 @@ def _count(text: str) -> int:
 
 
 def main(argv=None) -> int:
+    from kqjax.engine import compile_cache
+
+    compile_cache.disable()  # compile times measured cold, whatever earlier runs left on disk
     ap = argparse.ArgumentParser(prog="kqjax-bench", description=__doc__.splitlines()[0])
     ap.add_argument("--pulses", type=_count, default=None,
                     help="pulses per sweep point for the count-level rows (default 1e10)")

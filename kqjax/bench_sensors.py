@@ -219,6 +219,9 @@ def _count(text: str) -> int:
 
 
 def main(argv=None) -> int:
+    from kqjax.engine import compile_cache
+
+    compile_cache.disable()  # compile times measured cold, whatever earlier runs left on disk
     ap = argparse.ArgumentParser(prog="kqjax-bench-sensors", description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=_count, nargs="+", default=None,
                     help="record lengths for the Allan deviations (default 1e6 1e7)")

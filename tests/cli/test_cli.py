@@ -6,6 +6,7 @@ sweeps so that each call takes seconds.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,13 @@ def default_run(tmp_path_factory):
     proc = kqjax(tmp, PULSES)
     assert proc.returncode == 0, proc.stderr
     return tmp, proc
+
+
+def test_default_run_keeps_its_compiled_programs(default_run):
+    """The count step compiled by the run is on disk for the next run (KQJAX_CACHE_DIR, set
+    for the test session in conftest.py)."""
+    names = [p.name for p in Path(os.environ["KQJAX_CACHE_DIR"]).iterdir()]
+    assert any(n.startswith("jit_chunk_counts") for n in names), names
 
 
 def test_default_run_prints_table_and_paths(default_run):

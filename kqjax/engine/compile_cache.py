@@ -1,7 +1,7 @@
 """Persistent compilation cache: compiled programs kept on disk from one run to the next.
 
 A run whose programs have the shapes of an earlier run's skips XLA compilation (the default
-fiber experiment on a 2-core CPU: about 9 s of its 17 s). The directory is ``$KQJAX_CACHE_DIR``,
+fiber experiment on a 2-core CPU: 12 s instead of 19 s). The directory is ``$KQJAX_CACHE_DIR``,
 else ``$XDG_CACHE_HOME/kqjax/xla``, else ``~/.cache/kqjax/xla``; ``KQJAX_CACHE_DIR=`` (empty)
 turns the cache off. A cache directory set through JAX itself (``JAX_COMPILATION_CACHE_DIR`` or
 ``jax_compilation_cache_dir``) is left as it is. Only programs that took at least

@@ -45,6 +45,7 @@ Non-integer ``n`` is truncated, as in NumPy. ``n`` is exact up to ``2**53``.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -77,6 +78,7 @@ _DENSE_FRACTION = 8  # inversion search over the whole tile when over 1/8 of it 
 _SPARSE_FRACTION = 64  # else pending draws are attempted 1/64 of a tile at a time
 _TILE = {"cpu": 4096}  # draws per tile by platform: cache-sized on a CPU
 _TILE_DEFAULT = 2**20  # elsewhere (GPU): wide tiles, one kernel over many draws
+_TILE_MIN = 4096  # smallest tile: one tile size (one trace of the tile kernel) on a CPU
 _REPAIR_ATTEMPTS = 2  # BTRS attempts per pending draw and round
 _MAX_PASSES = 200  # rounds of attempts; a draw still pending after them (never seen) gives -1
 _STREAM_BITS = 20  # counter word: seed_hi + stream * 2**20 + word index (word index < 2**20)
@@ -89,6 +91,7 @@ _PHILOX_M = np.uint64(0xD256D193)
 _PHILOX_W = np.uint32(0x9E3779B9)
 
 
+@jax.jit
 def philox2x32(c0, c1, k):
     """Philox-2x32-10 block: counters ``(c0, c1)`` and key ``k`` (uint32 arrays) -> (hi, lo)."""
     c0, c1, k = (jnp.asarray(x, U32) for x in (c0, c1, k))
@@ -116,6 +119,7 @@ def _seeds(key):
 # -1 - t with t the next attempt to evaluate in full. One output per kernel keeps XLA from
 # duplicating work across fusions.
 
+@partial(jax.jit, static_argnums=3)
 def _inversion(w, n, ps, steps):
     """Inversion ``X = #{k < steps : w < P(X > k)}``; -1 when ``X >= steps``."""
     lq = jnp.log1p(-ps)
@@ -341,8 +345,10 @@ def _complete(s0, s1, e, n, ps, x):
     return lax.while_loop(lambda x: jnp.any(x < 0), batch, x)
 
 
+@jax.jit
 def _tile(s0, s1, e, n, p):
-    """Binomial draws of one tile (floats; -1 for invalid input or a draw given up)."""
+    """Binomial draws of one tile (floats; -1 for invalid input or a draw given up). Jitted:
+    traced once per tile size, whatever the batch."""
     valid, n, flip, ps = _prepare(n, p)
     x = _complete(s0, s1, e, n, ps, _first(s0, s1, e, n, ps))
     return jnp.where(valid & (x >= 0), jnp.where(flip, n - x, x), -1.0)
@@ -361,7 +367,9 @@ def _sample_flat(s0, s1, e, n, p):
     size = n.shape[0]
     if size >= 2**31:
         raise ValueError("at most 2**31 - 1 draws per call")
-    tile = min(_TILE.get(jax.default_backend(), _TILE_DEFAULT), 1 << max(size - 1, 1).bit_length())
+    tile = _TILE.get(jax.default_backend(), _TILE_DEFAULT)
+    if tile > _TILE_MIN:  # small batches in smaller tiles (CPU tiles are small already)
+        tile = min(tile, max(_TILE_MIN, 1 << max(size - 1, 1).bit_length()))
     padded = -(-size // tile) * tile
     args = [jnp.pad(x, (0, padded - size)) for x in (s0, s1, e, n, p)]
     if padded == tile:

@@ -79,8 +79,8 @@ _SPARSE_FRACTION = 64  # else pending draws are attempted 1/64 of a tile at a ti
 _TILE = {"cpu": 4096}  # draws per tile by platform: cache-sized on a CPU
 _TILE_DEFAULT = 2**20  # elsewhere (GPU): wide tiles, one kernel over many draws
 _TILE_MIN = 4096  # smallest tile: one tile size (one trace of the tile kernel) on a CPU
-_REPAIR_ATTEMPTS = 2  # BTRS attempts per pending draw and round
-_MAX_PASSES = 200  # rounds of attempts; a draw still pending after them (never seen) gives -1
+_ROUND_ATTEMPTS = 2  # BTRS attempts per pending draw and round
+_MAX_ROUNDS = 200  # rounds of attempts; a draw still pending after them (never seen) gives -1
 _STREAM_BITS = 20  # counter word: seed_hi + stream * 2**20 + word index (word index < 2**20)
 _MAX_STREAMS = 1 << (32 - _STREAM_BITS)
 
@@ -115,9 +115,6 @@ def _seeds(key):
 
 
 # ------------------------------------------------------------------------------- inversion
-# Every kernel returns one float64 "code" per draw: the draw X >= 0 once decided, else
-# -1 - t with t the next attempt to evaluate in full. One output per kernel keeps XLA from
-# duplicating work across fusions.
 
 @partial(jax.jit, static_argnums=3)
 def _inversion(w, n, ps, steps):
@@ -198,7 +195,7 @@ def _lf(j):
 
 # ---------------------------------------------------------------------------------- kernels
 # Results of the p <= 1/2 problem: X >= 0 once decided, ``-1 - t`` while pending with ``t`` the
-# next attempt to make in full, NaN for a draw given up after ``_MAX_ATTEMPTS`` attempts.
+# next attempt to make in full, NaN for a draw given up after ``_MAX_ROUNDS`` rounds.
 
 def _prepare(n, p):
     """(valid, n, flip, ps): validity, truncated n and the p <= 1/2 problem of each draw."""
@@ -212,7 +209,7 @@ def _prepare(n, p):
 def _attempts(s0, s1, e, t, n, ps):
     """Attempts of pending draws (p <= 1/2) from attempt ``t`` (uint32): X, or ``-1 - t'`` with
     ``t'`` the next attempt. Inversion draws make attempt ``t`` in full (accepted unless
-    ``X > INVERSION_MAX_X``); BTRS draws make ``_REPAIR_ATTEMPTS`` attempts. Each regime's work
+    ``X > INVERSION_MAX_X``); BTRS draws make ``_ROUND_ATTEMPTS`` attempts. Each regime's work
     is skipped when the batch has none of its draws, Stirling's form when every ``n`` fits the
     ``log j!`` table."""
     mean = n * ps
@@ -229,8 +226,8 @@ def _attempts(s0, s1, e, t, n, ps):
     def btrs(stirling):
         def run(n, ps):
             c = _Btrs(n, ps, stirling)
-            x = jnp.full(n.shape, -1.0 - _REPAIR_ATTEMPTS) - tf
-            for j in reversed(range(_REPAIR_ATTEMPTS)):
+            x = jnp.full(n.shape, -1.0 - _ROUND_ATTEMPTS) - tf
+            for j in reversed(range(_ROUND_ATTEMPTS)):
                 hi, lo = philox2x32(e, s1 + 2 * (t + j), s0)
                 k, g, v24 = c.candidate(hi, lo)
                 ehi, elo = philox2x32(e, s1 + 2 * (t + j) + 1, s0)
@@ -287,10 +284,6 @@ def _first(s0, s1, e, n, ps):
     return jnp.where(inv, x_inv, jnp.where(bt, x_bt, jnp.where(mean > 0, -1.0, 0.0)))
 
 
-def _sparse_size(tile):
-    return max(tile // _SPARSE_FRACTION, 1)
-
-
 def _compact(mask, size):
     """Indices of the first ``size`` set lanes of ``mask``, then ``len(mask)`` as filler.
 
@@ -321,7 +314,7 @@ def _complete(s0, s1, e, n, ps, x):
     """Pending draws of a tile, ``1/_SPARSE_FRACTION`` of it at a time, attempted until
     decided."""
     lanes = x.shape[0]
-    size = _sparse_size(lanes)
+    size = max(lanes // _SPARSE_FRACTION, 1)
 
     def batch(x):
         idx = _compact(x < 0, size)
@@ -337,9 +330,9 @@ def _complete(s0, s1, e, n, ps, x):
             y = jnp.where(todo, _attempts(*args, t, nk, pk), y)
             return y, it + 1
 
-        y, _ = lax.while_loop(lambda c: jnp.any(ok & (c[0] < 0)) & (c[1] < _MAX_PASSES),
+        y, _ = lax.while_loop(lambda c: jnp.any(ok & (c[0] < 0)) & (c[1] < _MAX_ROUNDS),
                               attempt, (x[at], jnp.int32(0)))
-        y = jnp.where(y < 0, jnp.nan, y)  # still pending after _MAX_PASSES passes: given up
+        y = jnp.where(y < 0, jnp.nan, y)  # still pending after _MAX_ROUNDS rounds: given up
         return x.at[jnp.where(ok, idx, lanes)].set(y, mode="drop")
 
     return lax.while_loop(lambda x: jnp.any(x < 0), batch, x)

@@ -15,7 +15,7 @@ import collections
 import dataclasses
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 import jax
@@ -71,31 +71,33 @@ def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
         out = jax.device_get(step(np.int64(first), sizes))
         return jax.tree_util.tree_map(lambda x: np.asarray(x, dtype=np.int64), out), int(sizes.sum())
 
-    firsts = iter(range(0, blocks, per_chunk))
     pool = ThreadPoolExecutor(workers) if workers > 1 and blocks > per_chunk else None
+
+    def submit(first) -> Future:
+        if pool is not None:
+            return pool.submit(one, first)
+        done_now = Future()
+        done_now.set_result(one(first))
+        return done_now
+
+    firsts = iter(range(0, blocks, per_chunk))
     running = collections.deque()
     acc, done = None, 0
     bar = _bar(total, progress, desc)
     try:
-        out, n = one(next(firsts))
-        while True:
+        first = next(firsts, None)
+        if first is not None:  # the first chunk alone: it compiles the step
+            running.append(submit(first))
+        while running:
+            out, n = running.popleft().result()
             acc = out if acc is None else jax.tree_util.tree_map(np.add, acc, out)
             done += n
             if bar is not None:
                 bar.update(n)
-            if pool is None:
-                first = next(firsts, None)
-                if first is None:
-                    break
-                out, n = one(first)
-                continue
             for first in firsts:
-                running.append(pool.submit(one, first))
+                running.append(submit(first))
                 if len(running) >= workers:
                     break
-            if not running:
-                break
-            out, n = running.popleft().result()
     except KeyboardInterrupt:
         if acc is None:
             raise

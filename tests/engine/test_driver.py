@@ -11,10 +11,13 @@ def sizes_step(first, sizes):
     return {"pulses": jnp.sum(sizes), "blocks": jnp.sum(sizes > 0)}
 
 
+@pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("total", [1, BLOCK - 1, BLOCK, 5 * BLOCK + 17, 2**40 + 7])
-def test_exact_totals_beyond_32_bits(total):
-    """Totals are exact integers, also past 2**32 (no int32 overflow, no float32 accumulation)."""
-    acc = driver.accumulate(sizes_step, total, 2**34 if total > 2**30 else 2**18, progress=False)
+def test_exact_totals_beyond_32_bits(total, workers):
+    """Totals are exact integers, also past 2**32 (no int32 overflow, no float32 accumulation),
+    with one chunk in flight or several."""
+    acc = driver.accumulate(sizes_step, total, 2**34 if total > 2**30 else 2**18, progress=False,
+                            workers=workers)
     assert acc.complete and acc.pulses == total
     assert acc.counts["pulses"].dtype == np.int64 and int(acc.counts["pulses"]) == total
     assert int(acc.counts["blocks"]) == -(-total // BLOCK)
@@ -33,14 +36,14 @@ def test_step_shapes_do_not_depend_on_total():
     assert shapes == {(2**20 // BLOCK,)}
 
 
-def test_interrupt_keeps_finished_chunks():
-    calls = []
+@pytest.mark.parametrize("workers", [1, 3])
+def test_interrupt_keeps_finished_chunks(workers):
+    """Ctrl-C during the third chunk: the two chunks before it are kept, whatever is in flight."""
 
     def step(first, sizes):
-        calls.append(int(first))
-        if len(calls) == 3:
+        if int(first) == 2:
             raise KeyboardInterrupt
         return jnp.sum(sizes)
 
-    acc = driver.accumulate(step, 10 * BLOCK, BLOCK, progress=False)
+    acc = driver.accumulate(step, 10 * BLOCK, BLOCK, progress=False, workers=workers)
     assert not acc.complete and acc.pulses == 2 * BLOCK and int(acc.counts) == 2 * BLOCK

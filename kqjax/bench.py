@@ -18,8 +18,8 @@ reported separately (cold: the persistent compilation cache is off here), with `
 chunks in flight (``run.workers``; the NumPy peers use one core). Each measurement is
 repeated ``--repeat`` times; the best time is reported.
 
-Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--repeat R] [--workers W]
-[--quick] [--json FILE]``. Speed lives here, never in a timed test.
+Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--max-km L] [--repeat R]
+[--workers W] [--quick] [--json FILE]``. Speed lives here, never in a timed test.
 """
 from __future__ import annotations
 
@@ -373,6 +373,8 @@ def main(argv=None) -> int:
     ap.add_argument("--points", type=_count, default=None, help="sweep grid size: fiber lengths (default 16)")
     ap.add_argument("--repeat", type=_count, default=None, help="timed repetitions, best reported (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="seed of every row (default 0)")
+    ap.add_argument("--max-km", type=float, default=250.0,
+                    help="longest fiber of the sweep, 0..max-km (default 250)")
     ap.add_argument("--count-chunk", type=_count, default=None, help="kqjax count chunk size (default 2^28)")
     ap.add_argument("--workers", type=_count, default=None,
                     help="kqjax chunks in flight at once (default: run.workers's default)")
@@ -388,8 +390,10 @@ def main(argv=None) -> int:
     full = {"points": 16, "pulses": 10**10, "event_pulses": 2**22, "repeat": 3}
     base = quick if args.quick else full
     opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in base.items()}
+    if not (math.isfinite(args.max_km) and 0 < args.max_km <= 1000):
+        ap.error(f"--max-km={args.max_km:g}: must be in (0, 1000]")
     result = run(seed=args.seed, count_chunk=args.count_chunk, event_chunk=args.event_chunk,
-                 workers=args.workers, log=lambda m: print(m, file=sys.stderr, flush=True), **opts)
+                 workers=args.workers, max_km=args.max_km, log=lambda m: print(m, file=sys.stderr, flush=True), **opts)
     result["quick"] = bool(args.quick)
     print(table(result))
     if args.json:

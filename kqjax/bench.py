@@ -24,15 +24,13 @@ Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--max-km L] [
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from kqjax.benchmarking import best_of, count, environment, options, start, write_json
 
 TARGETS = {"kqjax_count/kqjax_event": 100.0, "kqjax_count/numpy_count": 1.0}
 ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
@@ -113,9 +111,10 @@ def numpy_count(p: np.ndarray, pulses: int, seed: int = 0, block: int = 2**16,
     rng = np.random.default_rng(seed)
     p = np.asarray(p, np.float64).reshape(-1, 3, 4)
     p = p / p.sum((-1, -2), keepdims=True)
-    alloc = np.stack([p[..., :3].sum(-1), p[..., 3]], -1).reshape(-1, 6)  # [G, 6]
-    det = p[..., :3] / np.where(alloc.reshape(-1, 3, 2)[..., :1] > 0, alloc.reshape(-1, 3, 2)[..., :1], 1.0)
-    det[alloc.reshape(-1, 3, 2)[..., 0] == 0] = [0.0, 0.0, 1.0]  # [G, 3, 3]
+    sifted = p[..., :3].sum(-1)  # [G, 3]
+    alloc = np.stack([sifted, p[..., 3]], -1).reshape(-1, 6)  # [G, 6]
+    det = p[..., :3] / np.where(sifted > 0, sifted, 1.0)[..., None]
+    det[sifted == 0] = [0.0, 0.0, 1.0]  # [G, 3, 3]
     # Alice's and Bob's choices do not depend on the channel: shared by the points whenever their
     # class sums agree to rounding (they are recovered from p, sums of products).
     shared = bool(np.allclose(alloc, alloc[:1], rtol=1e-12, atol=0.0))
@@ -184,16 +183,6 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
 # Timing
 
 
-def _timed(fn, repeat: int):
-    """(best seconds, all seconds, last result) of ``repeat`` calls of ``fn``."""
-    times, out = [], None
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), times, out
-
-
 def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int,
                 prng: str = "threefry2x32", workers: int | None = None):
     """Time kqjax's engine loop for ``mode``; returns a result row and counts [G, 12]."""
@@ -218,7 +207,7 @@ def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int
         assert acc.complete and acc.pulses == pulses
         return acc.counts
 
-    best, times, counts = _timed(go, repeat)
+    best, times, counts = best_of(go, repeat)
     counts = np.asarray(counts, np.int64).reshape(-1, N_CLASSES)
     row = {"pulses_per_point": int(pulses), "chunk_size": int(per_chunk * keys.BLOCK),
            "workers": workers or driver.default_workers(),
@@ -227,7 +216,7 @@ def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int
 
 
 def bench_numpy(fn, pulses: int, repeat: int):
-    best, times, counts = _timed(fn, repeat)
+    best, times, counts = best_of(fn, repeat)
     return {"pulses_per_point": int(pulses), "chunk_size": None, "workers": 1, "compile_s": None,
             "warmup_s": None}, \
         times, best, counts
@@ -235,40 +224,6 @@ def bench_numpy(fn, pulses: int, repeat: int):
 
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-def environment() -> dict:
-    import jax
-
-    import kqjax
-
-    dev = jax.devices()[0]
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        affinity = os.cpu_count()
-    return {
-        "device": f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)} x{jax.device_count()}",
-        "jax_version": jax.__version__,
-        "jaxlib_version": getattr(__import__("jaxlib"), "__version__", "?"),
-        "numpy_version": np.__version__,
-        "kqjax_version": kqjax.__version__,
-        "python_version": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": affinity,
-        "machine": platform.machine(),
-        "processor": _cpu_name(),
-    }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def _fmt_s(x):
@@ -316,7 +271,7 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
     link, lengths = build_link(points, max_km)
     p = link_probabilities(link)
     params = event_parameters(link)
-    rows, counts, times = {}, {}, {}
+    rows, counts = {}, {}
     plan = [
         ("kqjax count", lambda: bench_kqjax(link, "count", pulses, count_chunk, seed, repeat,
                                             workers=workers)),
@@ -354,31 +309,22 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
     }
 
 
-def _count(text: str) -> int:
-    v = float(text)
-    if not math.isfinite(v) or v < 1 or v != int(v):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return int(v)
-
-
 def main(argv=None) -> int:
-    from kqjax.engine import compile_cache
-
-    compile_cache.disable()  # compile times measured cold, whatever earlier runs left on disk
+    start()
     ap = argparse.ArgumentParser(prog="kqjax-bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--pulses", type=_count, default=None,
+    ap.add_argument("--pulses", type=count, default=None,
                     help="pulses per sweep point for the count-level rows (default 1e10)")
-    ap.add_argument("--event-pulses", type=_count, default=None,
+    ap.add_argument("--event-pulses", type=count, default=None,
                     help="pulses per sweep point for the event-level rows (default 2^22)")
-    ap.add_argument("--points", type=_count, default=None, help="sweep grid size: fiber lengths (default 16)")
-    ap.add_argument("--repeat", type=_count, default=None, help="timed repetitions, best reported (default 3)")
+    ap.add_argument("--points", type=count, default=None, help="sweep grid size: fiber lengths (default 16)")
+    ap.add_argument("--repeat", type=count, default=None, help="timed repetitions, best reported (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="seed of every row (default 0)")
     ap.add_argument("--max-km", type=float, default=250.0,
                     help="longest fiber of the sweep, 0..max-km (default 250)")
-    ap.add_argument("--count-chunk", type=_count, default=None, help="kqjax count chunk size (default 2^28)")
-    ap.add_argument("--workers", type=_count, default=None,
+    ap.add_argument("--count-chunk", type=count, default=None, help="kqjax count chunk size (default 2^28)")
+    ap.add_argument("--workers", type=count, default=None,
                     help="kqjax chunks in flight at once (default: run.workers's default)")
-    ap.add_argument("--event-chunk", type=_count, default=None, help="kqjax event chunk size (default 2^20)")
+    ap.add_argument("--event-chunk", type=count, default=None, help="kqjax event chunk size (default 2^20)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
@@ -388,8 +334,7 @@ def main(argv=None) -> int:
             ap.error(f"--{name.replace('_', '-')}={v}: must be a multiple of 65536")
     quick = {"points": 2, "pulses": 10**8, "event_pulses": 2**18, "repeat": 1}
     full = {"points": 16, "pulses": 10**10, "event_pulses": 2**22, "repeat": 3}
-    base = quick if args.quick else full
-    opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in base.items()}
+    opts = options(args, quick, full)
     if not (math.isfinite(args.max_km) and 0 < args.max_km <= 1000):
         ap.error(f"--max-km={args.max_km:g}: must be in (0, 1000]")
     result = run(seed=args.seed, count_chunk=args.count_chunk, event_chunk=args.event_chunk,
@@ -397,10 +342,7 @@ def main(argv=None) -> int:
     result["quick"] = bool(args.quick)
     print(table(result))
     if args.json:
-        from kqjax.results.io import atomic_path
-
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(result, indent=1))
+        write_json(args.json, result)
         print(f"json: {args.json}")
     return 0
 

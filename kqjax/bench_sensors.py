@@ -19,58 +19,19 @@ never in a timed test. Usage: ``kqjax-bench-sensors [--samples N ...] [--noise-s
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from kqjax.benchmarking import best_of, count, environment, options, start, write_json
 
 STATISTICS = ("adev", "oadev", "mdev", "hdev", "tdev")
 NOISES = {0: "white FM", -1: "flicker FM", -2: "random-walk FM"}
 TARGET = 2.0  # kqjax / allantools speed ratio aimed at on CPU
 CHECK_M = 4  # averaging factor at which the generated noise is checked against its model
-
-
-def _best(fn, repeat: int) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), times
-
-
-def environment() -> dict:
-    import jax
-
-    import kqjax
-
-    dev = jax.devices()[0]
-    try:
-        load = os.getloadavg()
-    except OSError:  # pragma: no cover
-        load = (float("nan"),) * 3
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        usable = os.cpu_count()
-    cpu = platform.processor() or "?"
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                   if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import allantools
-
-    return {"device": f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)} x{jax.device_count()}",
-            "jax_version": jax.__version__, "numpy_version": np.__version__,
-            "allantools_version": getattr(allantools, "__version__", "?"), "kqjax_version": kqjax.__version__,
-            "python_version": platform.python_version(), "cpu_count": os.cpu_count(), "cpus_usable": usable,
-            "processor": cpu, "load_average": [round(v, 2) for v in load]}
 
 
 def bench_allan(n: int, repeat: int, seed: int, log) -> list[dict]:
@@ -95,9 +56,9 @@ def bench_allan(n: int, repeat: int, seed: int, log) -> list[dict]:
         t0 = time.perf_counter()
         res = kq()
         first = time.perf_counter() - t0
-        k_best, k_times = _best(kq, repeat)
+        k_best, k_times, _ = best_of(kq, repeat)
         ref = ref_fn(data, rate=1.0, data_type="freq", taus="octave")
-        a_best, a_times = _best(lambda: ref_fn(data, rate=1.0, data_type="freq", taus="octave"), repeat)
+        a_best, a_times, _ = best_of(lambda: ref_fn(data, rate=1.0, data_type="freq", taus="octave"), repeat)
         same_taus = bool(np.array_equal(np.asarray(res[0]), ref[0]) and np.array_equal(np.asarray(res[3]), ref[3]))
         rel = float(np.max(np.abs(np.asarray(res[1]) / ref[1] - 1.0))) if same_taus else float("inf")
         rows.append({"samples": n, "statistic": stat, "taus": int(len(ref[0])), "allantools_s": a_best,
@@ -126,7 +87,7 @@ def bench_noise(n: int, realisations: int, repeat: int, seed: int, log) -> list[
         t0 = time.perf_counter()
         y_kq = np.asarray(kq())
         first = time.perf_counter() - t0
-        k_best, _ = _best(kq, repeat)
+        k_best, _, _ = best_of(kq, repeat)
         np.random.seed(seed)  # allantools.Noise draws from NumPy's global generator
 
         def at():
@@ -138,7 +99,7 @@ def bench_noise(n: int, realisations: int, repeat: int, seed: int, log) -> list[
             return np.asarray(out)
 
         y_at = at()
-        a_best, _ = _best(at, repeat)
+        a_best, _, _ = best_of(at, repeat)
         model = math.sqrt(float(noise.power_law_avar(alpha, h, CHECK_M, 1.0)))
         check = {}
         for label, y in (("kqjax", y_kq), ("allantools", y_at)):
@@ -171,8 +132,9 @@ def run(samples=(10**6, 10**7), noise_samples: int = 2**16, realisations: int = 
         totals[str(int(n))] = {"allantools_s": a, "kqjax_s": k, "ratio": a / k,
                                "compile_s": sum(r["compile_s"] for r in part)}
     noise_rows = bench_noise(int(noise_samples), int(realisations), repeat, seed, say)
-    env = environment()
-    env["load_average_start"] = load_start
+    import allantools
+
+    env = environment(allantools_version=getattr(allantools, "__version__", "?"), load_average_start=load_start)
     return {"benchmark": "Allan deviations and power-law noise, kqjax vs allantools", "environment": env,
             "seed": seed, "repeat": repeat, "target_ratio": TARGET, "allan": allan_rows, "allan_totals": totals,
             "noise": noise_rows}
@@ -208,26 +170,14 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _count(text: str) -> int:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not math.isfinite(v) or v < 1 or v != int(v):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return int(v)
-
-
 def main(argv=None) -> int:
-    from kqjax.engine import compile_cache
-
-    compile_cache.disable()  # compile times measured cold, whatever earlier runs left on disk
+    start()
     ap = argparse.ArgumentParser(prog="kqjax-bench-sensors", description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=_count, nargs="+", default=None,
+    ap.add_argument("--samples", type=count, nargs="+", default=None,
                     help="record lengths for the Allan deviations (default 1e6 1e7)")
-    ap.add_argument("--noise-samples", type=_count, default=None, help="samples per noise realisation (default 2^16)")
-    ap.add_argument("--realisations", type=_count, default=None, help="noise realisations per call (default 64)")
-    ap.add_argument("--repeat", type=_count, default=None, help="timed repetitions, best reported (default 3)")
+    ap.add_argument("--noise-samples", type=count, default=None, help="samples per noise realisation (default 2^16)")
+    ap.add_argument("--realisations", type=count, default=None, help="noise realisations per call (default 64)")
+    ap.add_argument("--repeat", type=count, default=None, help="timed repetitions, best reported (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the data (default 0)")
     ap.add_argument("--quick", action="store_true", help="small sizes (seconds), for tests")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -238,12 +188,11 @@ def main(argv=None) -> int:
                 ap.error(f"--samples={v}: must be at least 64")
     quick = {"samples": [2**14, 2**16], "noise_samples": 2**12, "realisations": 8, "repeat": 1}
     full = {"samples": [10**6, 10**7], "noise_samples": 2**16, "realisations": 64, "repeat": 3}
-    base = quick if args.quick else full
-    opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in base.items()}
+    opts = options(args, quick, full)
     result = run(seed=args.seed, log=lambda msg: print(msg, file=sys.stderr, flush=True), **opts)
     print(table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        write_json(args.json, result)
     return 0
 
 

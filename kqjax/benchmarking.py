@@ -1,0 +1,99 @@
+"""What the benchmark commands share: argument parsing, best-of timing, the machine record, JSON.
+
+``kqjax-bench`` (links) and ``kqjax-bench-sensors`` (sensors) measure kqjax against peers in the
+same run; this module keeps their harness in one place.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def start() -> None:
+    """Before any compilation: the persistent cache off, so compile times are cold ones."""
+    from kqjax.engine import compile_cache
+
+    compile_cache.disable()
+
+
+def count(text: str) -> int:
+    """argparse type: a positive whole number, also written as ``1e10``."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not math.isfinite(v) or v < 1 or v != int(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(v)
+
+
+def options(args, quick: dict, full: dict) -> dict:
+    """Sizes from the command line, else the ``--quick`` or full defaults."""
+    base = quick if args.quick else full
+    return {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in base.items()}
+
+
+def best_of(fn, repeat: int):
+    """(best seconds, all seconds, last result) of ``repeat`` calls of ``fn``."""
+    times, out = [], None
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), times, out
+
+
+def environment(**extra) -> dict:
+    """Device, versions, CPUs and load of this machine, plus ``extra`` entries."""
+    import jax
+
+    import kqjax
+
+    dev = jax.devices()[0]
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = [float("nan")] * 3
+    return {
+        "device": f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)} x{jax.device_count()}",
+        "jax_version": jax.__version__,
+        "jaxlib_version": getattr(__import__("jaxlib"), "__version__", "?"),
+        "numpy_version": np.__version__,
+        "kqjax_version": kqjax.__version__,
+        "python_version": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+        "load_average": load,
+        **extra,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def write_json(path, result: dict) -> None:
+    """``result`` as JSON at ``path``, written atomically."""
+    from kqjax.results.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))

@@ -84,11 +84,12 @@ def check_run(node) -> RunSettings:
         key = sorted(unknown)[0]
         raise ConfigError(f"run.{key}", node[key], message=f"run.{key}={_show(node[key])}: unknown option; run has: {', '.join(RUN_SPECS)}")
     out = {}
+    nullable = {f.name for f in dataclasses.fields(RunSettings) if f.default is None}
     for name, spec in RUN_SPECS.items():
         if name not in node:
             continue
         v = node[name]
-        if name in ("chunk_size", "workers") and v is None:
+        if v is None and name in nullable:  # null: the setting's automatic choice
             out[name] = None
             continue
         if isinstance(v, str) and spec.choices is None:

@@ -254,6 +254,8 @@ def table(result: dict) -> str:
         mark = "" if target is None else (f"(target >= {target:g}x: " + ("met)" if val >= target else "NOT met)"))
         shown = f"{val:.0f}" if val >= 100 else f"{val:.3g}"
         lines.append(f"ratio {a.replace('_', ' '):<12} / {b.replace('_', ' '):<12}{shown:>12}x  {mark}".rstrip())
+    if result.get("quick"):
+        lines.append("(--quick: sizes for a smoke test; fixed costs dominate, so the ratios say little)")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ def prepare(cfg):
     if mode not in MODES:
         raise ConfigError("mode", mode, "one of " + ", ".join(MODES))
     task = tasks.get(cfg.get("task"))
-    built = build(cfg, task.GROUPS)
+    built = build(cfg, task.groups(cfg) if hasattr(task, "groups") else task.GROUPS)
     if hasattr(task, "check"):  # the task's own settings and cross-checks (e.g. sensor run lengths)
         built = task.check(cfg, built)
     if mode != "simulate":

@@ -27,6 +27,7 @@ import argparse
 import math
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -34,59 +35,89 @@ from kqjax.benchmarking import best_of, count, environment, options, start, writ
 
 TARGETS = {"kqjax_count/kqjax_event": 100.0, "kqjax_count/numpy_count": 1.0}
 ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
-GROUPS = ("channel", "source", "detector", "protocol")
-N_CLASSES = 12
+PROTOCOLS = {"bbm92": "entanglement_100km", "sns_tf": "tf_qkd"}
+"""Protocols with their own rows (kqjax count and NumPy count of the same model), by the
+experiment that runs them; swept over ``distance_km`` 0..max-km."""
 
 
 # --------------------------------------------------------------------------------------------
 # The link under test
 
 
-def build_link(points: int, max_km: float = 250.0, overrides=()):
-    """The default experiment (decoy BB84 over fiber) with ``points`` fiber lengths 0..max_km.
+def build_link(points: int, max_km: float = 250.0, experiment: str | None = None):
+    """The default experiment (decoy BB84 over fiber, ``points`` fiber lengths 0..max_km), or
+    ``experiment`` with ``points`` Alice-Bob distances 0..max_km.
 
-    Returns (Link with the flattened grid as leading axis, lengths in km).
+    Returns (Link with the flattened grid as leading axis, distances in km).
     """
-    from kqjax.config.build import build
+    from kqjax.api import prepare
     from kqjax.config.compose import compose
-    from kqjax.links.link import Link
+    from kqjax.tasks.qkd_link import link_of
 
     lengths = np.linspace(0.0, max_km, points)
     sweep = "[" + ",".join(repr(float(x)) for x in lengths) + "]"
-    cfg = compose([f"channel.length_km={sweep}", *overrides])
-    built = build(cfg, GROUPS)
-    return Link(**built.components), lengths
+    overrides = [f"channel.length_km={sweep}"] if experiment is None else [f"experiment={experiment}",
+                                                                           f"distance_km={sweep}"]
+    _, built = prepare(compose(overrides))
+    return link_of(built.components), lengths
 
 
-def link_probabilities(link) -> np.ndarray:
-    """Per-pulse probabilities [G, 12] of every (intensity, outcome) class, from the link itself."""
-    import jax
-
-    from kqjax.links.link import Link
-
-    p = jax.jit(jax.vmap(lambda lk: Link.probabilities(lk, lk.channel.transmittance())))(link)
-    return np.asarray(p, np.float64).reshape(-1, N_CLASSES)
-
-
-def event_parameters(link) -> dict:
-    """Per-point numbers (numpy [G]) that DecoyBB84.sample_events uses."""
+def link_probabilities(link):
+    """(P(setting) [G, S], P(outcome | setting) [G, S, O], measured [S]) from the link itself."""
     import jax
 
     def one(lk):
-        eta = lk.channel.transmittance()
-        dark, avail = lk.protocol.detector_state(lk.source, lk.detector, eta)
-        return {"eta": eta, "dark": dark, "avail": avail,
-                "intensities": lk.source.intensities(), "class_p": lk.source.probabilities()}
+        return (lk.protocol.setting_probabilities(lk.parts),
+                lk.protocol.outcome_probabilities(lk.parts, lk.mean_transmittance()))
 
-    out = {k: np.asarray(v, np.float64) for k, v in jax.jit(jax.vmap(one))(link).items()}
-    out["efficiency"] = np.asarray(link.detector.efficiency, np.float64)
-    out["misalignment"] = np.asarray(link.detector.misalignment, np.float64)
-    out["p_z"] = np.broadcast_to(np.asarray(link.protocol.p_z, np.float64), out["eta"].shape)
-    return out
+    ps, po = jax.jit(jax.vmap(one))(link)
+    return np.asarray(ps, np.float64), np.asarray(po, np.float64), np.asarray(link.protocol.MEASURED, bool)
 
 
-# --------------------------------------------------------------------------------------------
-# NumPy references (benchmark peers, not physics)
+def classes(sent, counts, measured) -> np.ndarray:
+    """Per point, one count per class: the outcomes of each measured setting, and the pulses of
+    each unmeasured one, in setting order: [G, C] (decoy BB84: per intensity correct, error, no
+    click, bases differ)."""
+    cols = [counts[:, s] if m else sent[:, s, None] for s, m in enumerate(measured)]
+    return np.concatenate(cols, -1)
+
+
+def class_probabilities(ps, po, measured) -> np.ndarray:
+    """Per-pulse probability of each class of :func:`classes`: [G, C]."""
+    return classes(ps, ps[..., None] * po, measured)
+
+
+def numpy_count(ps: np.ndarray, po: np.ndarray, measured, pulses: int, seed: int = 0, block: int = 2**16,
+                blocks_per_chunk: int = 512):
+    """Count-level NumPy reference, in the same two stages as kqjax's count mode.
+
+    ``ps`` [G, S] are the setting probabilities, ``po`` [G, S, O] the outcome probabilities of each
+    setting, ``measured`` [S] which settings have outcomes drawn. Per block: the pulses of each
+    setting as one multinomial, drawn once for all sweep points when they share these
+    probabilities; then, per point and measured setting, the outcomes as a multinomial. Each
+    multinomial is a chain of conditional binomials (``Generator.binomial`` on whole arrays:
+    faster than ``Generator.multinomial`` row by row), vectorised over blocks
+    (``blocks_per_chunk`` at a time, bounding memory) and points. Returns exact int64
+    (sent [G, S], counts [G, S, O]).
+    """
+    rng = np.random.default_rng(seed)
+    ps = np.asarray(ps, np.float64)
+    ps = ps / ps.sum(-1, keepdims=True)
+    idx = np.flatnonzero(measured)
+    po = np.asarray(po, np.float64)[:, idx]
+    po = po / po.sum(-1, keepdims=True)
+    shared = bool(np.all(ps == ps[:1]))  # the parties' choices do not depend on the channel
+    sizes = block_sizes(pulses, block)
+    g, o = ps.shape[0], np.shape(po)[-1]
+    sent = np.zeros(ps.shape, np.int64)
+    counts = np.zeros((g, ps.shape[1], o), np.int64)
+    for first in range(0, sizes.size, blocks_per_chunk):
+        n = sizes[first:first + blocks_per_chunk]
+        a = _multinomial_chain(rng, n[None, :], (ps[:1] if shared else ps)[:, None, :])  # [1 or G, b, S]
+        d = _multinomial_chain(rng, a[..., idx], po[:, None])  # [G, b, S', O]
+        sent += a.sum(1)
+        counts[:, idx] += d.sum(1)
+    return sent, counts
 
 
 def block_sizes(pulses: int, block: int) -> np.ndarray:
@@ -94,40 +125,6 @@ def block_sizes(pulses: int, block: int) -> np.ndarray:
     nblocks = -(-int(pulses) // block)
     idx = np.arange(nblocks, dtype=np.int64)
     return np.clip(int(pulses) - idx * block, 0, block)
-
-
-def numpy_count(p: np.ndarray, pulses: int, seed: int = 0, block: int = 2**16,
-                blocks_per_chunk: int = 512) -> np.ndarray:
-    """Count-level NumPy reference, in the same two stages as kqjax's count mode.
-
-    ``p`` is [G, 12] = [G, 3 intensities x (correct, error, no click, bases differ)]. Per block:
-    the pulses of each (intensity, bases agree | differ) class as one multinomial, drawn once for
-    all sweep points when they share these probabilities; then, per point and intensity, the
-    sifted pulses' (correct, error, no click) as a multinomial. Each multinomial is a chain of
-    conditional binomials (``Generator.binomial`` on whole arrays: faster than
-    ``Generator.multinomial`` row by row), vectorised over blocks (``blocks_per_chunk`` at a
-    time, bounding memory) and points; exact int64 counts [G, 12].
-    """
-    rng = np.random.default_rng(seed)
-    p = np.asarray(p, np.float64).reshape(-1, 3, 4)
-    p = p / p.sum((-1, -2), keepdims=True)
-    sifted = p[..., :3].sum(-1)  # [G, 3]
-    alloc = np.stack([sifted, p[..., 3]], -1).reshape(-1, 6)  # [G, 6]
-    det = p[..., :3] / np.where(sifted > 0, sifted, 1.0)[..., None]
-    det[sifted == 0] = [0.0, 0.0, 1.0]  # [G, 3, 3]
-    # Alice's and Bob's choices do not depend on the channel: shared by the points whenever their
-    # class sums agree to rounding (they are recovered from p, sums of products).
-    shared = bool(np.allclose(alloc, alloc[:1], rtol=1e-12, atol=0.0))
-    sizes = block_sizes(pulses, block)
-    total = np.zeros(p.shape, np.int64)
-    for first in range(0, sizes.size, blocks_per_chunk):
-        n = sizes[first:first + blocks_per_chunk]
-        a = _multinomial_chain(rng, n[None, :], (alloc[:1] if shared else alloc)[:, None, :])
-        a = a.reshape(a.shape[0], -1, 3, 2)  # [1 or G, b, 3, 2]
-        d = _multinomial_chain(rng, a[..., 0], det[:, None])  # [G, b, 3, 3]
-        total[..., :3] += d.sum(1)
-        total[..., 3] += a[..., 1].sum(1)
-    return total.reshape(-1, 12)
 
 
 def _multinomial_chain(rng, n, probs):
@@ -144,16 +141,34 @@ def _multinomial_chain(rng, n, probs):
     return np.stack(out + [rem], -1)
 
 
+def event_parameters(link) -> dict:
+    """Per-point numbers (numpy [G]) that DecoyBB84.sample_events uses."""
+    import jax
+
+    def one(lk):
+        eta = lk.mean_transmittance()
+        dark, avail = lk.protocol.detector_state(lk.parts, eta)
+        return {"eta": eta["channel"], "dark": dark, "avail": avail,
+                "intensities": lk.parts["source"].intensities(), "class_p": lk.parts["source"].probabilities()}
+
+    out = {k: np.asarray(v, np.float64) for k, v in jax.jit(jax.vmap(one))(link).items()}
+    det = link.parts["detector"]
+    out["efficiency"] = np.asarray(det.efficiency, np.float64)
+    out["misalignment"] = np.asarray(det.misalignment, np.float64)
+    out["p_z"] = np.broadcast_to(np.asarray(link.protocol.p_z, np.float64), out["eta"].shape)
+    return out
+
+
 def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) -> np.ndarray:
     """Event-level NumPy reference: every pulse drawn, as ``DecoyBB84.sample_events`` does.
 
     Per pulse: the intensity class, both bases, the photons reaching each detector (correct and
     wrong, after misalignment), dead-time availability and dark counts of each detector, and a
-    random bit on a double click. Returns int64 counts [G, 12].
+    random bit on a double click. Returns int64 class counts [G, 12] (see :func:`classes`).
     """
     rng = np.random.default_rng(seed)
     g = params["eta"].shape[0]
-    total = np.zeros((g, N_CLASSES), np.int64)
+    total = np.zeros((g, 12), np.int64)
     for i in range(g):
         cum = np.cumsum(params["class_p"][i])
         inten = params["intensities"][i]
@@ -175,7 +190,7 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
             outcome = np.where(click_c & click_w, np.where(coin, 1, 0),
                                np.where(click_c, 0, np.where(click_w, 1, 2)))
             idx = 4 * k + np.where(sifted, outcome, 3)
-            total[i] += np.bincount(idx, minlength=N_CLASSES)
+            total[i] += np.bincount(idx, minlength=12)
     return total
 
 
@@ -185,7 +200,7 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
 
 def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int,
                 prng: str = "threefry2x32", workers: int | None = None):
-    """Time kqjax's engine loop for ``mode``; returns a result row and counts [G, 12]."""
+    """Time kqjax's engine loop for ``mode``; returns a result row and class counts [G, C]."""
     import jax
 
     from kqjax.engine import driver, keys
@@ -208,7 +223,7 @@ def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int
         return acc.counts
 
     best, times, counts = best_of(go, repeat)
-    counts = np.asarray(counts, np.int64).reshape(-1, N_CLASSES)
+    counts = classes(*(np.asarray(x, np.int64) for x in counts), link.protocol.MEASURED)
     row = {"pulses_per_point": int(pulses), "chunk_size": int(per_chunk * keys.BLOCK),
            "workers": workers or driver.default_workers(),
            "compile_s": max(warm - one_chunk, 0.0), "warmup_s": warm}
@@ -234,18 +249,18 @@ def table(result: dict) -> str:
     env = result["environment"]
     lines = [
         f"kqjax-bench: decoy-BB84 over fiber (default experiment), {result['points']} sweep points "
-        f"(length_km 0..{result['max_km']:g}), seed {result['seed']}, best of {result['repeat']}",
+        f"(length_km 0..{result['max_km']:g}), seed {result['seed']}, best of {result['repeat']}; "
+        f"count rows of {', '.join(PROTOCOLS)} over distance_km 0..{result['max_km']:g}",
         f"device {env['device']} | jax {env['jax_version']} | numpy {env['numpy_version']} | "
         f"CPUs {env['cpu_count']} ({env['cpus_usable']} usable, {env['processor']})",
         "",
-        f"{'':<14}{'pulses/point':>14}{'pulses total':>14}{'chunk':>11}{'workers':>9}{'best [s]':>10}"
+        f"{'':<20}{'pulses/point':>14}{'pulses total':>14}{'chunk':>11}{'workers':>9}{'best [s]':>10}"
         f"{'pulses/s':>12}{'compile [s]':>13}",
     ]
-    for name in ROWS:
-        r = result["rows"][name]
+    for name, r in result["rows"].items():
         c = r["chunk_size"]
         chunk = "-" if c is None else f"2^{c.bit_length() - 1}" if c & (c - 1) == 0 else f"{c:.4g}"
-        lines.append(f"{name:<14}{r['pulses_per_point']:>14.4g}{r['pulses_total']:>14.4g}{chunk:>11}"
+        lines.append(f"{name:<20}{r['pulses_per_point']:>14.4g}{r['pulses_total']:>14.4g}{chunk:>11}"
                      f"{r['workers']:>9}{r['best_s']:>10.3f}{r['pulses_per_s']:>12.3e}"
                      f"{_fmt_s(r['compile_s']):>13}")
     lines.append("")
@@ -253,7 +268,8 @@ def table(result: dict) -> str:
         a, b = key.split("/")
         mark = "" if target is None else (f"(target >= {target:g}x: " + ("met)" if val >= target else "NOT met)"))
         shown = f"{val:.0f}" if val >= 100 else f"{val:.3g}"
-        lines.append(f"ratio {a.replace('_', ' '):<12} / {b.replace('_', ' '):<12}{shown:>12}x  {mark}".rstrip())
+        a, b = (x.replace("_count", " count").replace("_event", " event").replace("count_", "count ") for x in (a, b))
+        lines.append(f"ratio {a:<18} / {b:<18}{shown:>8}x  {mark}".rstrip())
     if result.get("quick"):
         lines.append("(--quick: sizes for a smoke test; fixed costs dominate, so the ratios say little)")
     return "\n".join(lines)
@@ -265,24 +281,39 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
     """Measure all four rows; returns a JSON-able dict (``table`` prints it)."""
     import kqjax  # noqa: F401  (enables x64)
     from kqjax.config.run import DEFAULT_CHUNK
+    from kqjax.engine.params import registry
     from kqjax.engine.keys import BLOCK
 
     say = log or (lambda msg: None)
     count_chunk = count_chunk or DEFAULT_CHUNK["count"]
     event_chunk = event_chunk or DEFAULT_CHUNK["event"]
     link, lengths = build_link(points, max_km)
-    p = link_probabilities(link)
+    ps, po, measured = link_probabilities(link)
+    p = class_probabilities(ps, po, measured)
     params = event_parameters(link)
-    rows, counts = {}, {}
+    rows, counts, probabilities = {}, {}, {"decoy_bb84": p.tolist()}
     plan = [
         ("kqjax count", lambda: bench_kqjax(link, "count", pulses, count_chunk, seed, repeat,
                                             workers=workers)),
         ("kqjax event", lambda: bench_kqjax(link, "event", event_pulses, event_chunk, seed, repeat,
                                             workers=workers)),
-        ("numpy count", lambda: bench_numpy(lambda: numpy_count(p, pulses, seed, BLOCK), pulses, repeat)),
+        ("numpy count", lambda: bench_numpy(lambda: classes(*numpy_count(ps, po, measured, pulses, seed, BLOCK),
+                                                            measured), pulses, repeat)),
         ("numpy event", lambda: bench_numpy(lambda: numpy_event(params, event_pulses, seed), event_pulses,
                                             repeat)),
     ]
+    for kind, experiment in PROTOCOLS.items():
+        if kind not in registry("protocol"):
+            continue
+        lk, _ = build_link(points, max_km, experiment)
+        qs, qo, qm = link_probabilities(lk)
+        probabilities[kind] = class_probabilities(qs, qo, qm).tolist()
+        plan += [
+            (f"kqjax count {kind}", partial(bench_kqjax, lk, "count", pulses, count_chunk, seed, repeat,
+                                            workers=workers)),
+            (f"numpy count {kind}", partial(bench_numpy, partial(lambda a, b, m: classes(
+                *numpy_count(a, b, m, pulses, seed, BLOCK), m), qs, qo, qm), pulses, repeat)),
+        ]
     for name, fn in plan:
         say(f"measuring {name} ...")
         row, ts, best, c = fn()
@@ -295,6 +326,8 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
         "kqjax_count/kqjax_event": (rate["kqjax count"] / rate["kqjax event"], TARGETS["kqjax_count/kqjax_event"]),
         "kqjax_count/numpy_count": (rate["kqjax count"] / rate["numpy count"], TARGETS["kqjax_count/numpy_count"]),
         "kqjax_event/numpy_event": (rate["kqjax event"] / rate["numpy event"], None),
+        **{f"kqjax_count_{k}/numpy_count_{k}": (rate[f"kqjax count {k}"] / rate[f"numpy count {k}"], None)
+           for k in PROTOCOLS if f"kqjax count {k}" in rate},
     }
     return {
         "benchmark": "decoy-BB84 fiber link Monte Carlo",
@@ -306,7 +339,7 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
         "repeat": repeat,
         "rows": rows,
         "ratios": ratios,
-        "probabilities": p.tolist(),
+        "probabilities": probabilities,
         "counts": {k: v.tolist() for k, v in counts.items()},
     }
 

@@ -44,7 +44,7 @@ import numpy as np
 import optax
 
 from kqjax.engine import keys
-from kqjax.engine.params import specs
+from kqjax.engine.params import get_path, set_path, specs
 
 # optax optimisers selectable by name (each takes a learning rate); filtered by what the
 # installed optax provides.
@@ -59,7 +59,11 @@ OPTIMIZERS = tuple(n for n in _CANDIDATES if callable(getattr(optax, n, None))
 DEFAULT_LEARNING_RATE = 0.05
 """Step size when none is configured (lbfgs: none, its zoom line search chooses the step)."""
 
-STATISTICS = ("mean", "quantile")
+STATISTICS = ("mean", "quantile", "pooled")
+"""mean: E over fading of the rate of each realisation (a key distilled per fading state);
+quantile: that rate's q-quantile (outage-constrained design); pooled: the rate of the expected
+counts over the fading, E_eta[p(eta)] (one key from all the pulses of a long run: what a long
+Monte Carlo converges to, the ``key_rate_asymptotic`` of a simulation)."""
 _FRACTION_EPS = 1e-6  # a start on a closed bound begins this fraction of the range inside it
 
 
@@ -128,7 +132,7 @@ def _bounds(spec, extra):
 class Reparam:
     """Unconstrained ``u`` (a dict of scalars) <-> the optimised fields of a dict of components.
 
-    ``params`` are ``"group.field"`` paths. ``u`` has one entry per optimised field, plus
+    ``params`` are ``"group.field"`` paths (``group`` may be nested: ``channel.fading.sigma``). ``u`` has one entry per optimised field, plus
     ``"group.<simplex rest>"`` when only part of a simplex is optimised.
     """
 
@@ -137,7 +141,7 @@ class Reparam:
     def _groups(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for p in self.params:
-            group, field = p.split(".", 1)
+            group, field = p.rsplit(".", 1)
             out.setdefault(group, []).append(field)
         return out
 
@@ -145,7 +149,7 @@ class Reparam:
         """Forward (``u`` given): new components. Inverse (``u`` None): the ``u`` of ``comps``."""
         new_u, new_comps = {}, dict(comps)
         for group, free in self._groups().items():
-            comp = comps[group]
+            comp = get_path(comps, group)
             cls = type(comp)
             fspecs = specs(cls)
             order = [f for f in fspecs if f in free]
@@ -184,7 +188,7 @@ class Reparam:
                     v[f] = to_interval(u[f"{group}.{f}"], lo, hi)
             if u is not None:
                 moved = set(free) | (set(simplex) if in_simplex else set())
-                new_comps[group] = dataclasses.replace(comp, **{f: v[f] for f in moved})
+                new_comps = set_path(new_comps, group, dataclasses.replace(comp, **{f: v[f] for f in moved}))
         return new_u if u is None else new_comps
 
     def init(self, comps: dict) -> dict:
@@ -197,7 +201,7 @@ class Reparam:
 
     def values(self, comps: dict) -> dict:
         """``{path: value}`` of the optimised fields."""
-        return {p: getattr(comps[p.split(".", 1)[0]], p.split(".", 1)[1]) for p in self.params}
+        return {p: get_path(comps, p) for p in self.params}
 
 
 # ----------------------------------------------------------------------------- objective and loop
@@ -294,8 +298,10 @@ def task_objective(task, name: str, kind: str, q: float, samples: int, seed: int
     """
     key = keys.stream(keys.root_key(seed, prng), "fading")
 
+    extra = {"pooled": True} if kind == "pooled" else {}
+
     def objective_fn(comps):
-        return statistic(task.objective_samples(name, comps, key, samples), kind, q)
+        return statistic(task.objective_samples(name, comps, key, samples, **extra), kind, q)
 
     return objective_fn
 
@@ -326,7 +332,7 @@ _RESERVED = ("objective", "objective_opt", "best_step", "step")
 
 def variable_names(params, taken=()) -> dict[str, str]:
     """Dataset name of each optimised field: the field name, or ``group_field`` on a clash."""
-    fields = [p.split(".", 1)[1] for p in params]
+    fields = [p.rsplit(".", 1)[1] for p in params]
     clash = set(taken) | set(_RESERVED)
     return {p: (f if fields.count(f) == 1 and f not in clash and f"{f}_opt" not in clash
                 else p.replace(".", "_")) for p, f in zip(params, fields)}
@@ -341,14 +347,16 @@ def run(task, built, mode: str = "optimize"):
     """
     s = built.optimize
     comps = built.components
-    fading = any(getattr(c, "fading", False) for c in comps.values())
-    n = s.samples if fading else 1
+    fading = any(getattr(c, "random", False) for c in comps.values())
+    n = s.samples if fading and s.statistic != "pooled" else 1
     objective_fn = task_objective(task, s.objective, s.statistic, s.quantile, n, built.run.seed, built.run.prng)
     units, long_name = task.OBJECTIVES[s.objective]
     if not fading:
         how = ""
     elif s.statistic == "mean":
         how = ", mean over fading"
+    elif s.statistic == "pooled":
+        how = ", expected counts over fading pooled"
     else:
         how = f", {100 * s.quantile:g} % quantile over fading"
 
@@ -375,8 +383,8 @@ def run(task, built, mode: str = "optimize"):
                  "best_step": ((), "1", "step of the optimum"),
                  **{k: ((), units, f"{text}, at the optimum") for k, (_, text) in stats.items()}}
     for path, name in names.items():
-        group, field = path.split(".", 1)
-        spec = specs(type(comps[group]))[field]
+        group, field = path.rsplit(".", 1)
+        spec = specs(type(get_path(comps, group)))[field]
         text = spec.long_name or field
         arrays[name] = trajectory["values"][path]
         arrays[f"{name}_opt"] = top["values"][path]

@@ -4,7 +4,6 @@ No timing is asserted here: speed lives in the benchmark's output, never in a te
 """
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ def test_prints_rows_ratios_and_environment(quick):
     stdout, result = quick
     lines = stdout.splitlines()
     for name in ROWS:
-        row = [ln for ln in lines if ln.startswith(name)]
+        row = [ln for ln in lines if ln.startswith(name + " ") and ln[len(name):].split()[0][0].isdigit()]
         assert len(row) == 1, stdout
         assert float(row[0].split()[-2]) > 0  # pulses/s
         assert result["rows"][name]["pulses_per_s"] > 0
@@ -79,7 +78,7 @@ def test_numpy_count_reference_agrees_with_kqjax_count(quick):
     _, result = quick
     n = result["rows"]["kqjax count"]["pulses_per_point"]
     assert result["rows"]["numpy count"]["pulses_per_point"] == n
-    p = np.asarray(result["probabilities"])
+    p = np.asarray(result["probabilities"]["decoy_bb84"])
     kq = np.asarray(result["counts"]["kqjax count"])
     ref = np.asarray(result["counts"]["numpy count"])
     assert kq.shape == ref.shape == p.shape == (result["points"], 12)
@@ -89,11 +88,28 @@ def test_numpy_count_reference_agrees_with_kqjax_count(quick):
     assert_counts_match(ref, n, p)
 
 
+@pytest.mark.parametrize("protocol", ["bbm92", "sns_tf"])
+def test_protocol_rows_against_their_numpy_reference(quick, protocol):
+    """Each protocol's count row and its NumPy count peer draw the same model (the protocol's
+    declared settings and outcomes): both agree with N p class by class, and with each other."""
+    stdout, result = quick
+    assert any(ln.startswith(f"kqjax count {protocol} ") for ln in stdout.splitlines()), stdout
+    assert any(ln.startswith(f"ratio kqjax count {protocol}") for ln in stdout.splitlines()), stdout
+    n = result["rows"][f"kqjax count {protocol}"]["pulses_per_point"]
+    p = np.asarray(result["probabilities"][protocol])
+    kq = np.asarray(result["counts"][f"kqjax count {protocol}"])
+    ref = np.asarray(result["counts"][f"numpy count {protocol}"])
+    assert kq.shape == ref.shape == p.shape and (kq.sum(-1) == n).all() and (ref.sum(-1) == n).all()
+    assert_runs_agree(kq, ref, n, p)
+    assert_counts_match(kq, n, p)
+    assert_counts_match(ref, n, p)
+
+
 def test_event_rows_sample_the_same_model(quick):
     """The event-level rows (kqjax and the NumPy peer) draw pulse by pulse from the same per-pulse
     probabilities: their counts lie within 5 sigma of N p."""
     _, result = quick
-    p = np.asarray(result["probabilities"])
+    p = np.asarray(result["probabilities"]["decoy_bb84"])
     for name in ("kqjax event", "numpy event"):
         n = result["rows"][name]["pulses_per_point"]
         c = np.asarray(result["counts"][name])
@@ -103,14 +119,20 @@ def test_event_rows_sample_the_same_model(quick):
 
 def test_numpy_references_directly():
     """The NumPy peers on a hand-made model: partial last block, exact totals, expected counts."""
-    from kqjax.bench import numpy_count, numpy_event
+    from kqjax.bench import class_probabilities, classes, numpy_count, numpy_event
 
-    p = np.array([[0.5, 0.25, 0.125, 0.125] + [0.0] * 8, [1.0 / 12] * 12])
+    measured = np.array([True, False, True])
+    ps = np.array([[0.75, 0.25, 0.0], [0.5, 0.25, 0.25]])
+    po = np.array([[[2 / 3, 1 / 3], [0.0, 1.0], [0.5, 0.5]], [[0.5, 0.5], [1.0, 0.0], [0.25, 0.75]]])
+    p = class_probabilities(ps, po, measured)
+    assert p.shape == (2, 5) and np.allclose(p.sum(-1), 1.0)
     n = 3 * 2**16 + 123
-    c = numpy_count(p, n, seed=1)
-    assert c.dtype == np.int64 and (c.sum(-1) == n).all() and (c[0, 4:] == 0).all()
+    sent, counts = numpy_count(ps, po, measured, n, seed=1)
+    c = classes(sent, counts, measured)
+    assert c.dtype == np.int64 and (c.sum(-1) == n).all() and (c[0, 3:] == 0).all()
+    assert (counts[:, 1] == 0).all() and (counts[:, 0].sum(-1) == sent[:, 0]).all()
     assert_counts_match(c, n, p)
-    assert (numpy_count(p, n, seed=1) == c).all()  # seeded
+    assert (classes(*numpy_count(ps, po, measured, n, seed=1), measured) == c).all()  # seeded
 
     # one class of pulses, lossless: every sifted pulse clicks the right detector unless misaligned
     params = {"eta": np.array([1.0]), "dark": np.array([0.0]), "avail": np.array([1.0]),

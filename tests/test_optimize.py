@@ -26,7 +26,6 @@ from kqjax.config.build import build
 from kqjax.config.compose import compose
 from kqjax.config.errors import ConfigError
 from kqjax.engine import keys
-from kqjax.links.link import Link
 from kqjax.links.sources.weak_coherent import WeakCoherentSource
 from kqjax.optimize import OPTIMIZERS, Reparam, make_optimizer, task_objective
 from kqjax.tasks import qkd_link
@@ -47,7 +46,7 @@ def point(overrides):
 
 @functools.lru_cache(maxsize=None)
 def _point(overrides):
-    built = build(compose([*GYS, *overrides]), qkd_link.GROUPS)
+    built = build(compose([*GYS, *overrides]), qkd_link.groups(compose([*GYS, *overrides])))
     assert built.grid.size == 1
     return jax.tree_util.tree_map(lambda x: x[0], built.components)
 
@@ -57,8 +56,8 @@ def _rates(comps, fields, etas):
     """Key rate [len(etas), n] at every transmittance and every set of source ``fields``."""
 
     def one(values, eta):
-        lk = Link(**{**comps, "source": dataclasses.replace(comps["source"], **values)})
-        return lk.estimate(lk.probabilities(eta), eta)["key_rate"]
+        lk = qkd_link.link_of({**comps, "source": dataclasses.replace(comps["source"], **values)})
+        return lk.protocol.estimate(*lk.probabilities({"channel": eta}), lk.parts, {"channel": eta})["key_rate"]
 
     return jax.vmap(lambda e: jax.vmap(lambda v: one(v, e))(fields))(etas)
 
@@ -217,8 +216,8 @@ def test_gradients_match_finite_differences():
     agrees with central differences. With step h = 1e-5 in u ~ O(1), truncation (h^2 f'''/6) and
     rounding (1e-16 f / h) errors are below 1e-9 f, so rtol 1e-6 is loose."""
     comps = point(["channel=lognormal_fading", "channel.attenuation_db_per_km=0.21", "channel.length_km=60",
-                   "channel.sigma=0.4"])
-    reparam = Reparam(("source.mu", "source.nu", "source.p_mu", "protocol.p_z", "channel.sigma"))
+                   "channel.fading.sigma=0.4"])
+    reparam = Reparam(("source.mu", "source.nu", "source.p_mu", "protocol.p_z", "channel.fading.sigma"))
     fn = task_objective(qkd_link, "key_rate", "mean", 0.1, 64)
     u0 = reparam.init(comps)
 
@@ -262,7 +261,7 @@ def test_reparameterisation_keeps_bounds_and_relations(fields):
 # ---------------------------------------------------------------------------------------------
 # Fading: expected key rate and outage (quantile) objectives
 
-FADING = ["channel=lognormal_fading", "channel.attenuation_db_per_km=0.21", "channel.sigma=0.5",
+FADING = ["channel=lognormal_fading", "channel.attenuation_db_per_km=0.21", "channel.fading.sigma=0.5",
           "protocol.decoy=infinite", "mode=optimize", "optimize.params=[source.mu]", "optimize.samples=2000"]
 FADING_LENGTHS = [25.0, 75.0]
 MUS = np.linspace(0.11, 1.0, 891)  # above nu = 0.1; steps of 0.001 resolve the optimum to ~1e-5
@@ -289,8 +288,11 @@ def fading_tables(fading_mean_run, fading_quantile_run):
     tables = []
     for i, length in enumerate(FADING_LENGTHS):
         comps = point(FADING[:4] + [f"channel.length_km={length}"])
-        samples = np.asarray(comps["channel"].sample(key, (2000,)))
-        etas = np.concatenate([np.asarray(comps["channel"].from_normal(jnp.asarray(z))),
+        link = qkd_link.link_of(comps)
+        samples = np.asarray(jax.vmap(link.sample_transmittance)(jax.random.split(key, 2000))["channel"])
+        ch = comps["channel"]
+        at_nodes = jnp.exp(jnp.minimum(ch.log_transmittance() + ch.fading.from_normal(jnp.asarray(z)), 0.0))
+        etas = np.concatenate([np.asarray(at_nodes),
                                [np.quantile(samples, 0.1)], samples])
         mus = np.concatenate([MUS, [fading_mean_run["mu_opt"][i], fading_quantile_run["mu_opt"][i]]])
         r = grid_rates(comps, {"mu": mus}, eta=etas)

@@ -15,9 +15,9 @@ def test_optimum_T_matches_grid_search(tmp_path):
     start = time.perf_counter()
     ds = kqjax.run(["experiment=optimize_gravimeter_T"], output_dir=tmp_path)
     assert (tmp_path / "results.nc").exists() and (tmp_path / "optimum.png").exists()
-    from kqjax.sensors.interferometer import ACCELEROMETER_PRESETS
+    from kqjax.sensors.interferometer import AtomAccelerometer
 
-    base = dataclasses.replace(ACCELEROMETER_PRESETS["gravimeter_freier2016"], dead_time_s=1.0,
+    base = dataclasses.replace(AtomAccelerometer.preset("gravimeter_freier2016"), dead_time_s=1.0,
                                vibration_asd_m_s2_per_rthz=0.0)
     grid = jnp.geomspace(0.01, 3.0, 4001)
     t_opt = ds["pulse_separation_s_opt"].values
@@ -39,9 +39,9 @@ def test_optimum_T_matches_grid_search(tmp_path):
 
 
 def test_design_model_limits():
-    from kqjax.sensors.interferometer import ACCELEROMETER_PRESETS
+    from kqjax.sensors.interferometer import AtomAccelerometer
 
-    s = ACCELEROMETER_PRESETS["gravimeter_freier2016"]
+    s = AtomAccelerometer.preset("gravimeter_freier2016")
     # no dead time and no 1/f noise: the design model is the white model of the Monte Carlo
     assert float(s.design_sensitivity()) == pytest.approx(float(s.sensitivity), rel=1e-12)
     assert float(s.design_cycle_time_s) == s.cycle_time_s

@@ -2,20 +2,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from kqjax.config.errors import ConfigError
+from kqjax.engine.params import conf_dir  # also imported from here (cli, tests)
 
 DEFAULT_CONFIG = "config"
-
-
-def conf_dir() -> Path:
-    """The shipped configs: ``kqjax/conf`` in a wheel, ``<repo>/conf`` in a source checkout."""
-    here = Path(__file__).resolve().parent.parent
-    for cand in (here / "conf", here.parent / "conf"):
-        if (cand / f"{DEFAULT_CONFIG}.yaml").is_file():
-            return cand
-    raise FileNotFoundError(f"kqjax configs not found next to {here}")
 
 
 def compose(overrides=(), config_name: str = DEFAULT_CONFIG, hydra_config: bool = False):

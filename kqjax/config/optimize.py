@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from kqjax.config.errors import ConfigError
-from kqjax.engine.params import param, specs
+from kqjax.config.settings import check_field
+from kqjax.engine.params import get_path, param, specs
 from kqjax.optimize import OPTIMIZERS, STATISTICS, optimizer_options
 
 
@@ -40,19 +41,6 @@ def _plain(node):
     return node
 
 
-def _number(name, value, spec):
-    if spec.choices is None and isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ConfigError(f"optimize.{name}", value, spec.allowed()) from None
-    if name == "learning_rate" and value is None:
-        return None
-    if spec.check(value) is not None:
-        raise ConfigError(f"optimize.{name}", value, spec.allowed())
-    return int(value) if spec.integer else value
-
-
 def check_optimize(node, task, built, mode: str = "optimize") -> OptimizeSettings:
     """Check the ``optimize`` block against the task and the built components.
 
@@ -64,7 +52,8 @@ def check_optimize(node, task, built, mode: str = "optimize") -> OptimizeSetting
         if key not in FIELDS:
             raise ConfigError(f"optimize.{key}", node[key],
                               message=f"optimize.{key}: unknown option; optimize has: {', '.join(FIELDS)}")
-    out = {name: _number(name, node[name], spec) for name, spec in SPECS.items() if name in node}
+    out = {name: check_field(f"optimize.{name}", spec, node[name], nullable=name == "learning_rate")
+           for name, spec in SPECS.items() if name in node}
     objectives = getattr(task, "OBJECTIVES", {})
     if not objectives:
         raise ConfigError("mode", mode, message=f"mode={mode}: task {task.__name__.rsplit('.', 1)[-1]} "
@@ -105,9 +94,12 @@ def check_params(value, built) -> tuple[str, ...]:
     swept = {a.path for a in built.grid.axes}
     seen = []
     for item in items:
-        group, _, field = str(item).partition(".")
-        comp = built.components.get(group)
-        if comp is None:
+        group, _, field = str(item).rpartition(".")
+        try:
+            comp = get_path(built.components, group) if group else None
+        except (KeyError, AttributeError):
+            comp = None
+        if comp is None or not dataclasses.is_dataclass(comp):
             raise ConfigError("optimize.params", message=f"{head}: unknown group {group!r} in {item}; "
                               f"groups: {', '.join(built.components)}")
         fspecs = specs(type(comp))

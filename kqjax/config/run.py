@@ -19,6 +19,8 @@ class RunSettings:
                                 long_name="chunks in flight at once (null: the usable cores, at most 8)")
     mode: str = param("count", choices=("count", "event"), long_name="sampling level")
     prng: str = param("threefry2x32", choices=PRNG_IMPLS, long_name="JAX PRNG implementation")
+    slot_s: float = param(1.0, gt=0, le=1e6, unit="s",
+                          long_name="time slot over a channel that changes in time (whole blocks)")
     progress: object = param("auto", choices=("auto", True, False), long_name="progress bar")
 
     @property

@@ -56,6 +56,24 @@ def _levels(path: str, value) -> tuple[float, ...]:
     return tuple(sorted(set(out)))
 
 
+def check_field(path: str, spec, value, nullable: bool = False):
+    """One scalar setting checked against its :class:`Spec` (numbers may come as strings; null
+    where ``nullable``); a sweep is refused, since settings set the run's shapes."""
+    if value is None and nullable:
+        return None
+    if spec.choices is None and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if spec.choices is None and _is_sweep(value):
+        raise ConfigError(path, value, message=f"{path}={_show(value)}: must be {spec.allowed()} "
+                          "(it sets the run's shapes, so it cannot be swept inside a run; use -m)")
+    if spec.check(value) is not None:
+        raise ConfigError(path, value, spec.allowed() + (" or null" if nullable else ""))
+    return int(value) if spec.integer else (float(value) if spec.choices is None else value)
+
+
 def check_block(block: str, node, cls):
     """Check the config block ``block`` (a mapping or None) against the dataclass ``cls``.
 
@@ -83,19 +101,5 @@ def check_block(block: str, node, cls):
         if f.metadata.get("levels"):
             out[name] = _levels(path, value)
             continue
-        spec = spec_of[name]
-        if value is None and f.default is None:
-            out[name] = None
-            continue
-        if spec.choices is None and isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if spec.choices is None and _is_sweep(value):
-            raise ConfigError(path, value, message=f"{path}={_show(value)}: must be {spec.allowed()} "
-                              "(it sets the run's shapes, so it cannot be swept inside a run; use -m)")
-        if spec.check(value) is not None:
-            raise ConfigError(path, value, spec.allowed() + (" or null" if f.default is None else ""))
-        out[name] = int(value) if spec.integer else (float(value) if spec.choices is None else value)
+        out[name] = check_field(path, spec_of[name], value, nullable=f.default is None)
     return cls(**out)

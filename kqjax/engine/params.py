@@ -4,12 +4,15 @@ A component is a frozen dataclass whose fields are declared with :func:`param`. 
 (bounds, unit, long name, allowed choices) is the single source for configuration checking,
 dataset labels and optimiser reparameterisation. :func:`component` registers the class as a
 JAX pytree (static fields stay out of tracing) and under ``(group, kind)`` so that a config
-``channel: {kind: fiber, ...}`` builds it without executing arbitrary callables.
+``channel: {kind: fiber, ...}`` builds it without executing arbitrary callables. :func:`preset`
+builds a component from its config file ``conf/<group>/<name>.yaml`` (plain YAML, no Hydra), the single
+source of the named presets.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 _REGISTRY: dict[str, dict[str, type]] = {}
@@ -28,12 +31,15 @@ class Spec:
     choices: tuple | None = None
     static: bool = False
     integer: bool = False
+    text: bool = False
 
     @staticmethod
     def _num(x: float) -> str:
         return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
 
     def allowed(self) -> str:
+        if self.text:
+            return "a file path"
         if self.choices is not None:
             return "one of " + ", ".join(map(str, self.choices))
         kind = "an integer" if self.integer else "a number"
@@ -49,6 +55,8 @@ class Spec:
 
     def check(self, value: Any) -> str | None:
         """Return None if ``value`` is allowed, else a short reason."""
+        if self.text:
+            return None if isinstance(value, str) and value else self.allowed()
         if self.choices is not None:
             return None if value in self.choices else self.allowed()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -67,7 +75,7 @@ class Spec:
 
 def param(default: Any, *, unit: str = "1", long_name: str = "", ge: float | None = None,
           gt: float | None = None, le: float | None = None, lt: float | None = None,
-          choices: tuple | None = None, static: bool = False, integer: bool = False) -> Any:
+          choices: tuple | None = None, static: bool = False, integer: bool = False, text: bool = False) -> Any:
     """Declare a component field with its default, bounds and unit."""
     spec = Spec(
         unit=unit,
@@ -77,10 +85,49 @@ def param(default: Any, *, unit: str = "1", long_name: str = "", ge: float | Non
         lo_open=gt is not None,
         hi_open=lt is not None,
         choices=choices,
-        static=static or choices is not None,
+        static=static or choices is not None or text,
         integer=integer,
+        text=text,
     )
     return dataclasses.field(default=default, metadata={"spec": spec, "static": spec.static})
+
+
+def part(group: str, default: str) -> Any:
+    """Declare a field holding another component of ``group`` (a nested config block with its own
+    ``kind``), ``default`` being the kind used when the config gives none."""
+    return dataclasses.field(default_factory=lambda: registry(group)[default](),
+                             metadata={"part": group, "default_kind": default, "static": False})
+
+
+def parts(cls: type) -> dict[str, dataclasses.Field]:
+    """The fields of ``cls`` declared with :func:`part`."""
+    return {f.name: f for f in dataclasses.fields(cls) if "part" in f.metadata}
+
+
+def get_path(components: dict, path: str):
+    """The component or value at a dotted ``path`` (``channel.fading.sigma``) of ``components``."""
+    head, *rest = path.split(".")
+    node = components[head]
+    for name in rest:
+        node = getattr(node, name)
+    return node
+
+
+def set_path(components: dict, path: str, value) -> dict:
+    """A copy of ``components`` with the component at dotted ``path`` replaced by ``value``."""
+    head, *rest = path.split(".")
+    out = dict(components)
+    if not rest:
+        out[head] = value
+        return out
+
+    def put(node, names):
+        if len(names) == 1:
+            return dataclasses.replace(node, **{names[0]: value})
+        return dataclasses.replace(node, **{names[0]: put(getattr(node, names[0]), names[1:])})
+
+    out[head] = put(components[head], rest)
+    return out
 
 
 def specs(cls: type) -> dict[str, Spec]:
@@ -110,3 +157,78 @@ def component(group: str, kind: str) -> Callable[[type], type]:
 def registry(group: str | None = None) -> dict:
     """Registered component classes, all groups or one group's ``{kind: class}``."""
     return _REGISTRY if group is None else _REGISTRY.get(group, {})
+
+
+def conf_dir() -> Path:
+    """The shipped configs: ``kqjax/conf`` in a wheel, ``<repo>/conf`` in a source checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here / "conf", here.parent / "conf"):
+        if (cand / "config.yaml").is_file():
+            return cand
+    raise FileNotFoundError(f"kqjax configs not found next to {here}")
+
+
+def preset(group: str, name: str, kind: str | None = None) -> Any:
+    """The component of config file ``<conf_dir>/<group>/<name>.yaml``, read with PyYAML (no Hydra).
+
+    The file's ``kind`` picks the class ``registry(group)[kind]`` (its module must have been imported);
+    every other key is a field: numeric fields become floats (PyYAML reads ``1e-6`` as a string), a
+    nested block of a :func:`part` field is built the same way, choices and text are kept as written.
+    With ``kind`` given, only files of that kind are presets. An unknown ``name`` (or a file of another
+    kind) raises ``ValueError`` naming the available presets.
+    """
+    import yaml
+
+    folder = conf_dir() / group
+
+    def kind_of(path: Path):
+        node = yaml.safe_load(path.read_text())
+        return node.get("kind") if isinstance(node, dict) else None
+
+    def available() -> str:
+        names = sorted(p.stem for p in folder.glob("*.yaml") if kind is None or kind_of(p) == kind)
+        return ", ".join(names) if names else "(none)"
+
+    what = f"{group} preset" if kind is None else f"{kind} preset"
+    path = folder / f"{name}.yaml"
+    if not isinstance(name, str) or "/" in name or "\\" in name or not path.is_file():
+        raise ValueError(f"{what} {name!r} is unknown: choose one of {available()}")
+    node = yaml.safe_load(path.read_text())
+    if not isinstance(node, dict) or "kind" not in node:
+        raise ValueError(f"{path}: not a component config (a mapping with a kind)")
+    node = dict(node)
+    file_kind = node.pop("kind")
+    if kind is not None and file_kind != kind:
+        raise ValueError(f"{what} {name!r} is unknown ({path.name} is of kind {file_kind}): "
+                         f"choose one of {available()}")
+
+    def build(grp: str, knd, values: dict, where: str):
+        cls = registry(grp).get(knd)
+        if cls is None:
+            raise ValueError(f"{where}: kind {knd!r} is not a registered {grp} "
+                             f"(registered: {', '.join(registry(grp)) or 'none'})")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = [k for k in values if k not in fields]
+        if unknown:
+            raise ValueError(f"{where}: {cls.__name__} has no field {', '.join(map(repr, unknown))}")
+        kwargs = {}
+        for key, value in values.items():
+            f = fields[key]
+            if value == "???":  # OmegaConf's mandatory value: the preset leaves it to the user
+                raise ValueError(f"{where}: {key} has no value (??? in the file): set it")
+            if "part" in f.metadata:
+                sub = dict(value or {})
+                kwargs[key] = build(f.metadata["part"], sub.pop("kind", f.metadata["default_kind"]), sub,
+                                    f"{where}.{key}")
+            elif "spec" in f.metadata and not f.metadata["spec"].static:
+                try:
+                    if isinstance(value, bool):
+                        raise TypeError
+                    kwargs[key] = float(value)
+                except (TypeError, ValueError):
+                    raise ValueError(f"{where}.{key} = {value!r}: not a number") from None
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    return build(group, file_kind, node, str(path))

@@ -1,13 +1,21 @@
-"""A prepare-and-measure link: source -> channel -> detectors -> protocol, and its Monte Carlo.
+"""A link: a protocol and its components (sources, channels, detectors), and its Monte Carlo.
 
-``simulate`` draws the exact number of pulses of each (intensity, outcome) class block by block:
-count-level sampling draws, per block of pulses, Alice's and Bob's choices (intensity, bases agree)
-as one multinomial and then the detections of each sifted class (the transmittance is fixed within
-a block); event-level sampling draws every pulse. The choices do not depend on the channel, so
-when they are the same at every sweep point they are drawn once per block for the whole grid
-(the draws are the same either way: a draw depends only on its key and its parameters). Both use the keys of ``(seed, block index)``, so
-results do not depend on the chunk size. The protocol then estimates rates from those counts,
-and from the expected counts for the asymptotic rate.
+The engine knows a protocol only through its declared structure (:class:`kqjax.links.base.Protocol`):
+``simulate`` draws, block by block, the exact number of pulses of each setting and of each
+(setting, outcome). Count-level sampling draws per block the settings as one multinomial and the
+outcomes of each measured setting as another (the transmittances are fixed within a block: one
+realisation per arm and block at the block's time); event-level sampling draws every pulse. The
+settings do not depend on the channels, so when their probabilities are the same at every sweep
+point they are drawn once per block for the whole grid (the draws are the same either way: a draw
+depends only on its key and its parameters). Keys derive from ``(seed, block index)``, so results
+do not depend on the chunk size.
+
+Block ``i`` is sent at time ``t = (i + 1/2) B / f`` (``B`` pulses a block, ``f`` the repetition
+rate). Over a channel that changes in time the counts are kept per time slot of ``slot_blocks``
+blocks, and rates are estimated per slot and for all slots pooled.
+
+Asymptotic rates are the protocol's estimator applied to the expected counts, averaged over the
+channels' fading (:meth:`Channel.expect`): what a long Monte Carlo converges to.
 """
 from __future__ import annotations
 
@@ -20,68 +28,135 @@ import numpy as np
 
 from kqjax.engine import driver, keys
 from kqjax.engine.samplers import multinomial
-from kqjax.links.protocols.bounds import plob
-
-N_CLASSES = 12  # 3 intensities x 4 outcomes
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=["source", "channel", "detector", "protocol"],
-         meta_fields=[])
+@partial(jax.tree_util.register_dataclass, data_fields=["protocol", "parts"], meta_fields=[])
 @dataclasses.dataclass(frozen=True)
 class Link:
-    source: object
-    channel: object
-    detector: object
     protocol: object
+    parts: dict
 
-    def probabilities(self, eta):
-        """Outcome probabilities per pulse, [..., 3, 4]."""
-        return self.protocol.probabilities(self.source, self.detector, eta)
+    # ------------------------------------------------------------------ structure
 
-    def estimate(self, counts, eta):
-        return self.protocol.estimate(counts, self.source, self.detector, eta)
+    def channels(self) -> dict:
+        return {arm: self.parts[arm] for arm in self.protocol.ARMS}
+
+    @property
+    def time_varying(self) -> bool:
+        return any(ch.time_varying for ch in self.channels().values())
+
+    @property
+    def fading(self) -> bool:
+        return any(ch.random for ch in self.channels().values())
+
+    def shape(self) -> tuple[int, int]:
+        """(settings, outcomes)."""
+        return len(self.protocol.SETTINGS), len(self.protocol.OUTCOMES)
+
+    def rep_rate_hz(self):
+        return self.protocol.rep_rate_hz(self.parts)
+
+    def block_time(self, index):
+        """Time of block ``index`` (its middle), seconds."""
+        return (jnp.asarray(index, jnp.float64) + 0.5) * keys.BLOCK / self.rep_rate_hz()
+
+    # ------------------------------------------------------------------ model
+
+    def mean_transmittance(self, t=0.0) -> dict:
+        """Expected transmittance of every arm at time ``t``."""
+        return {arm: ch.transmittance(t) for arm, ch in self.channels().items()}
+
+    def sample_transmittance(self, key, t=0.0) -> dict:
+        """One realisation of every arm's transmittance (independent arms)."""
+        key = keys.stream(key, "fading")
+        return {arm: ch.sample(jax.random.fold_in(key, i), t)
+                for i, (arm, ch) in enumerate(self.channels().items())}
+
+    def probabilities(self, eta: dict):
+        """(P(setting) [S], P(setting, outcome) [S, O]) per pulse at transmittances ``eta``."""
+        return self.protocol.probabilities(self.parts, eta)
+
+    def expected_probabilities(self, t=0.0):
+        """The same, averaged over the fading of every arm at time ``t``."""
+        arms = list(self.channels().items())
+
+        def over(i, eta):
+            if i == len(arms):
+                return self.probabilities(eta)
+            arm, ch = arms[i]
+            return ch.expect(lambda e: over(i + 1, {**eta, arm: e}), t)
+
+        return over(0, {})
+
+    def estimate(self, sent, counts, t=0.0):
+        return self.protocol.estimate(sent, counts, self.parts, self.mean_transmittance(t))
+
+    def expected(self, t=0.0) -> dict:
+        """Asymptotic rate (estimator on the expected counts over the fading), the Alice-Bob
+        transmittance and the PLOB bound at time ``t``."""
+        eta = self.mean_transmittance(t)
+        ps, po = self.expected_probabilities(t)
+        out = self.protocol.estimate(ps, po, self.parts, eta)
+        return {"key_rate_asymptotic": out["key_rate"],
+                "transmittance": self.protocol.alice_bob_transmittance(eta),
+                "plob_bound": self.protocol.bound(eta)}
+
+    # ------------------------------------------------------------------ sampling
 
     def allocate(self, key, n):
-        """Pulses of each (intensity, bases agree | differ) in a block of ``n``: [3, 2]."""
-        p = self.protocol.allocation(self.source)
-        return multinomial(keys.stream(key, "allocation"), n, p.reshape(-1)).reshape(p.shape)
+        """Pulses of each setting in a block of ``n``: [S]."""
+        return multinomial(keys.stream(key, "allocation"), n, self.protocol.setting_probabilities(self.parts))
 
-    def block_counts(self, key, n, mode, alloc=None):
-        """Counts [3, 4] of one block of ``n`` pulses (``alloc``: its allocation, if drawn already)."""
-        eta = self.channel.sample(keys.stream(key, "fading"))
+    def block_counts(self, key, index, n, mode, sent=None):
+        """(sent [S], counts [S, O]) of block ``index`` of ``n`` pulses (``sent``: its settings, if
+        drawn already)."""
+        s, o = self.shape()
+        eta = self.sample_transmittance(key, self.block_time(index))
+        measured = np.flatnonzero(self.protocol.MEASURED)
         if mode == "event":
-            idx = self.protocol.sample_events(keys.stream(key, "events"), keys.BLOCK,
-                                              self.source, self.detector, eta)
-            idx = jnp.where(jnp.arange(keys.BLOCK) < n, idx, N_CLASSES)
-            return jnp.zeros(N_CLASSES + 1, jnp.int64).at[idx].add(1)[:N_CLASSES].reshape(3, 4)
-        alloc = self.allocate(key, n) if alloc is None else alloc
-        det = multinomial(keys.stream(key, "detection"), alloc[:, 0],
-                          self.protocol.detection(self.source, self.detector, eta))
-        return jnp.concatenate([det, alloc[:, 1:]], -1)
-
-    def expected(self):
-        """Asymptotic rates: the protocol evaluated on expected counts."""
-        eta = self.channel.transmittance()
-        out = self.estimate(self.probabilities(eta), eta)
-        return {"key_rate_asymptotic": out["key_rate"], "transmittance": eta, "plob_bound": plob(eta)}
+            setting, outcome = self.protocol.sample_events(keys.stream(key, "events"), keys.BLOCK,
+                                                           self.parts, eta)
+            valid = (jnp.arange(keys.BLOCK) < n).astype(jnp.int64)
+            sent = jnp.zeros(s, jnp.int64).at[setting].add(valid)
+            keep = valid * jnp.asarray(self.protocol.MEASURED, jnp.int64)[setting]
+            counts = jnp.zeros(s * o, jnp.int64).at[setting * o + outcome].add(keep)
+            return sent, counts.reshape(s, o)
+        sent = self.allocate(key, n) if sent is None else sent
+        p = self.protocol.outcome_probabilities(self.parts, eta)[measured]
+        det = multinomial(keys.stream(key, "detection"), sent[measured], p)
+        return sent, jnp.zeros((s, o), jnp.int64).at[measured].set(det)
 
 
-@partial(jax.jit, static_argnames=("blocks", "mode", "shared"))
-def chunk_counts(link: Link, root, first, sizes, *, blocks: int, mode: str, shared: bool):
-    """Counts [grid, 3, 4] of blocks ``first .. first + blocks - 1`` (``sizes`` pulses each).
+def _slot_sum(x, slot, slots: int):
+    """Sum the per-block rows of ``x`` [B, ...] into ``slots`` time slots by ``slot`` [B]."""
+    return jax.ops.segment_sum(x, slot, num_segments=slots)
 
-    ``link`` has a leading grid axis on every leaf. Count mode vmaps the grid (drawing the
-    allocation once per block if ``shared``); event mode maps it sequentially so that memory stays
-    at one chunk of pulses. Compiled once per link structure, chunk and mode.
+
+@partial(jax.jit, static_argnames=("blocks", "mode", "shared", "slot_blocks", "slots"))
+def chunk_counts(link: Link, root, first, sizes, *, blocks: int, mode: str, shared: bool,
+                 slot_blocks: int = 0, slots: int = 0):
+    """Counts of blocks ``first .. first + blocks - 1`` (``sizes`` pulses each) at every point:
+    ``(sent [G, S], counts [G, S, O])``, or per time slot ``[G, T, S]``, ``[G, T, S, O]`` when
+    ``slots`` > 0 (``slot_blocks`` blocks a slot).
+
+    ``link`` has a leading grid axis on every leaf. Count mode vmaps the grid (drawing the settings
+    once per block if ``shared``); event mode maps it sequentially so that memory stays at one
+    chunk of pulses. Compiled once per link structure, chunk and mode.
     """
+    index = jnp.asarray(first, jnp.int64) + jnp.arange(blocks, dtype=jnp.int64)
     ks = keys.block_keys(root, first, blocks)
+
+    def reduce(x):
+        if slots:
+            return _slot_sum(x, jnp.minimum(index // slot_blocks, slots - 1), slots)
+        return x.sum(0)
 
     def per_point(lk, alloc):
         if alloc is None:
-            c = jax.vmap(lambda k, n: lk.block_counts(k, n, mode))(ks, sizes)
+            sent, counts = jax.vmap(lambda k, i, n: lk.block_counts(k, i, n, mode))(ks, index, sizes)
         else:
-            c = jax.vmap(lambda k, n, a: lk.block_counts(k, n, mode, a))(ks, sizes, alloc)
-        return c.sum(0)
+            sent, counts = jax.vmap(lambda k, i, n, a: lk.block_counts(k, i, n, mode, a))(ks, index, sizes, alloc)
+        return reduce(sent), reduce(counts)
 
     if mode == "event":
         return jax.lax.map(lambda lk: per_point(lk, None), link)
@@ -92,38 +167,117 @@ def chunk_counts(link: Link, root, first, sizes, *, blocks: int, mode: str, shar
     return jax.vmap(lambda lk: per_point(lk, alloc))(link)
 
 
-def make_step(link: Link, root, blocks: int, mode: str):
-    """The driver's step ``(first_block, sizes) -> counts [grid, 3, 4]`` for this link."""
-    alloc_p = np.asarray(jax.vmap(lambda lk: lk.protocol.allocation(lk.source))(link))
-    shared = bool(mode == "count" and np.all(alloc_p == alloc_p[:1]))
-    return partial(chunk_counts, link, root, blocks=blocks, mode=mode, shared=shared)
+def make_step(link: Link, root, blocks: int, mode: str, slot_blocks: int = 0, slots: int = 0):
+    """The driver's step ``(first_block, sizes) -> (sent, counts)`` for this link."""
+    p = np.asarray(jax.vmap(lambda lk: lk.protocol.setting_probabilities(lk.parts))(link))
+    shared = bool(mode == "count" and np.all(p == p[:1]))
+    return partial(chunk_counts, link, root, blocks=blocks, mode=mode, shared=shared,
+                   slot_blocks=slot_blocks, slots=slots)
 
 
 @jax.jit
 @jax.vmap
-def rates(link: Link, counts):
-    """Rates from counts and asymptotic rates at every grid point."""
-    return {**link.estimate(counts, link.channel.transmittance()), **link.expected()}
+def rates(link: Link, sent, counts):
+    """Rates from counts and asymptotic rates at every grid point (a static link)."""
+    return {**link.estimate(sent, counts), **link.expected()}
+
+
+@jax.jit
+@jax.vmap
+def slot_rates(link: Link, sent, counts, nodes, weights, pulses):
+    """Per-slot rates and the rates of all slots pooled (``*_pooled``).
+
+    The expected counts of a slot average the expected counts over its time by Gauss-Legendre
+    ``nodes`` [T, K] and ``weights`` [T, K] (each row sums to 1); the pooled rates apply the
+    estimator to the summed counts, and to the expected counts summed with the slots' ``pulses``.
+    """
+
+    def expected(t, w):
+        ps, po = jax.vmap(link.expected_probabilities)(t)
+        eta = jax.vmap(link.mean_transmittance)(t)
+        return jnp.tensordot(w, ps, 1), jnp.tensordot(w, po, 1), {arm: w @ v for arm, v in eta.items()}
+
+    ps, po, eta = jax.vmap(expected)(nodes, weights)
+    proto, parts = link.protocol, link.parts
+
+    def per_slot(s, c, p1, p2, e):
+        return {**proto.estimate(s, c, parts, e), "key_rate_asymptotic": proto.estimate(p1, p2, parts, e)["key_rate"],
+                "transmittance": proto.alice_bob_transmittance(e), "plob_bound": proto.bound(e)}
+
+    per = jax.vmap(per_slot)(sent, counts, ps, po, eta)
+    w = pulses / jnp.maximum(jnp.sum(pulses), 1.0)
+    eta_run = {arm: w @ v for arm, v in eta.items()}
+    pooled = proto.estimate(sent.sum(0), counts.sum(0), parts, eta_run)
+    asym = proto.estimate(jnp.tensordot(w, ps, 1), jnp.tensordot(w, po, 1), parts, eta_run)
+    return {**per, "key_rate_pooled": pooled["key_rate"], "key_rate_asymptotic_pooled": asym["key_rate"],
+            "transmittance_pooled": proto.alice_bob_transmittance(eta_run)}
+
+
+SLOT_NODES = 16
+"""Gauss-Legendre nodes over each time slot for its expected counts."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Slots:
+    """Time slots of a run over a changing channel: ``count`` slots of ``blocks`` blocks each."""
+
+    blocks: int
+    count: int
+    seconds: float  # slot length
+    times: np.ndarray  # middle of each slot's pulses, s
+    pulses: np.ndarray  # pulses sent in each slot
+    nodes: np.ndarray  # [count, SLOT_NODES] times spanning each slot's pulses, s
+    weights: np.ndarray  # [count, SLOT_NODES], each row summing to 1
+
+
+def plan_slots(link: Link, pulses: int, slot_s: float) -> Slots | None:
+    """Time slots of ``slot_s`` seconds (rounded to whole blocks, at least one), or None for a
+    static link. The repetition rate must be the same at every grid point."""
+    if not link.time_varying:
+        return None
+    rep = np.asarray(link.rep_rate_hz(), np.float64).reshape(-1)
+    if not np.all(rep == rep[0]):
+        raise ValueError("a changing channel needs one repetition rate for the whole sweep")
+    block_s = keys.BLOCK / float(rep[0])
+    per = max(1, int(round(slot_s / block_s)))
+    blocks = -(-int(pulses) // keys.BLOCK)
+    count = -(-blocks // per)
+    start = np.arange(count) * per * keys.BLOCK
+    sent = np.clip(int(pulses) - start, 0, per * keys.BLOCK)
+    x, w = np.polynomial.legendre.leggauss(SLOT_NODES)
+    nodes = (start[:, None] + sent[:, None] * (x[None, :] + 1.0) / 2.0) / float(rep[0])
+    weights = np.broadcast_to(w / 2.0, nodes.shape)
+    return Slots(per, count, per * block_s, (start + sent / 2.0) / float(rep[0]), sent, nodes, weights)
 
 
 def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int = 2**28, mode: str = "count",
-             prng: str = "threefry2x32", progress: bool | None = None, workers: int | None = None) -> dict:
+             prng: str = "threefry2x32", progress: bool | None = None, workers: int | None = None,
+             slot_s: float = 1.0) -> dict:
     """Monte Carlo of ``pulses`` pulses at every grid point of ``link`` (leading axis of leaves),
     ``workers`` chunks at a time (``driver.accumulate``).
 
-    Returns numpy arrays with the grid axis first: counts [G, 3, 4] (exact int64), rates from the
-    counts, asymptotic rates, transmittance and the PLOB bound; plus ``pulses_done`` and
-    ``complete`` (False if interrupted).
+    Returns numpy arrays with the grid axis first: ``sent`` [G, S] and ``counts`` [G, S, O]
+    (exact int64; with a time axis [G, T, ...] over a changing channel), the estimator's rates from
+    the counts, asymptotic rates, transmittance, PLOB bound and ``key_rate_bps``; ``slots`` (a
+    :class:`Slots` or None), ``pulses_done`` and ``complete`` (False if interrupted).
     """
     root = keys.root_key(seed, prng)
     _, per_chunk = driver.plan(pulses, chunk_size)
-    step = make_step(link, root, per_chunk, mode)
+    slots = plan_slots(link, pulses, slot_s)
+    step = make_step(link, root, per_chunk, mode, slots.blocks if slots else 0, slots.count if slots else 0)
     acc = driver.accumulate(step, pulses, chunk_size, progress=progress, workers=workers)
-    counts = np.asarray(acc.counts, np.int64)
-    out = {k: np.asarray(v) for k, v in rates(link, counts).items()}
-    out["counts"] = counts
-    out["key_rate_bps"] = out["key_rate"] * np.asarray(link.source.rep_rate_hz())
-    out["pulses_done"] = acc.pulses
-    out["complete"] = acc.complete
-    out["seconds"] = acc.seconds
+    sent, counts = (np.asarray(x, np.int64) for x in acc.counts)
+    if slots is None:
+        out = rates(link, sent, counts)
+    else:
+        g = sent.shape[0]
+        out = slot_rates(link, sent, counts, *(np.broadcast_to(np.asarray(a, np.float64), (g, *np.shape(a)))
+                                               for a in (slots.nodes, slots.weights, slots.pulses)))
+    out = {k: np.asarray(v) for k, v in out.items()}
+    rep = np.asarray(link.rep_rate_hz())
+    out["key_rate_bps"] = out["key_rate"] * (rep if slots is None else rep[:, None])
+    if slots is not None:
+        out["key_rate_bps_pooled"] = out["key_rate_pooled"] * rep
+    out.update(sent=sent, counts=counts, slots=slots, pulses_done=acc.pulses, complete=acc.complete,
+               seconds=acc.seconds)
     return out

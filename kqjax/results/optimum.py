@@ -5,6 +5,8 @@ import numpy as np
 
 from kqjax.results.dataset import Var, assemble as assemble_grid
 from kqjax.results.io import write_figure
+from kqjax.results.plots import label
+from kqjax.results.tables import pick
 
 
 def assemble(arrays: dict, variables: dict, grid, steps: int | None = None):
@@ -31,7 +33,7 @@ def summary(ds, rows: int = 11) -> str:
     if frame is None:
         table = [[float(ds[c]) for c in cols]]
     else:
-        idx = np.unique(np.linspace(0, len(frame) - 1, min(rows, len(frame))).round().astype(int))
+        idx = pick(len(frame), rows)
         table = [[frame[d].iloc[i] for d in dims] + [frame[c].iloc[i] for c in cols] for i in idx]
     widths = [max(12, len(h)) for h in head]
     lines = []
@@ -51,12 +53,6 @@ def summary(ds, rows: int = 11) -> str:
         if none:
             lines.append(f"no key at {none} of {ds['objective_opt'].size} points (parameters there are not optima)")
     return "\n".join(lines)
-
-
-def _label(da) -> str:
-    units = da.attrs.get("units", "1")
-    name = da.attrs.get("long_name", da.name)
-    return name if units in ("1", "") else f"{name} [{units}]"
 
 
 def plots(ds, directory) -> list:
@@ -90,10 +86,10 @@ def plots(ds, directory) -> list:
                 axes[1].plot(xs, np.where(has_key, one[f"{name}_opt"].values, np.nan), marker="o", ms=3,
                              label=name + tag)
         axes[0].set_yscale("log")
-        axes[0].set_ylabel(_label(ds["objective_opt"]).removeprefix("optimal "))
+        axes[0].set_ylabel(label(ds["objective_opt"]).removeprefix("optimal "))
         axes[1].set_yscale("log")
         axes[1].set_ylabel("optimal value")
-        axes[1].set_xlabel(_label(ds[x]))
+        axes[1].set_xlabel(label(ds[x]))
         for ax in axes:
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=8)
@@ -103,7 +99,7 @@ def plots(ds, directory) -> list:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ratio = ds["objective"] / ds["objective_opt"].where(ds["objective_opt"] > 0)
     flat = ratio.stack(_point=dims) if dims else ratio.expand_dims(_point=[0])
-    picks = np.unique(np.linspace(0, flat.sizes["_point"] - 1, min(8, flat.sizes["_point"])).round().astype(int))
+    picks = pick(flat.sizes["_point"], 8)
     for i in picks:
         line = flat.isel(_point=i)
         y = line.transpose("step").values
@@ -113,7 +109,7 @@ def plots(ds, directory) -> list:
         ax.plot(ds["step"].values, y, label=tag)
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("objective / optimum")
-    ax.set_title(_label(ds["objective"]), fontsize=10)
+    ax.set_title(label(ds["objective"]), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     written.append(write_figure(fig, f"{directory}/trajectory.png"))

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kqjax.engine.params import component, param
+from kqjax.engine.params import preset as config_preset
 from kqjax.sensors import checks
 from kqjax.sensors.allan import ONE_SIGMA, simulate_stability, static_taus
 from kqjax.sensors.noise import avar, h_flicker_fm, h_random_walk_fm, h_white_fm
@@ -67,10 +68,9 @@ class AtomicClock:
 
     @classmethod
     def preset(cls, name: str) -> "AtomicClock":
-        """A named preset from :data:`PRESETS`."""
-        if name not in PRESETS:
-            raise ValueError(f"clock preset {name!r} is unknown: choose one of {', '.join(PRESETS)}")
-        return PRESETS[name]
+        """The preset read from ``conf/sensor/<name>.yaml`` (the single source), kind ``clock``:
+        ``cs_fountain``, ``rb_compact``, ``sr_optical``."""
+        return config_preset("sensor", name, cls.kind)
 
     # --- physics ---
     @property
@@ -140,21 +140,6 @@ def _dick_avar_1s(clock: AtomicClock, n_harmonics: int) -> jax.Array:
     f = jnp.arange(1, n_harmonics + 1, dtype=jnp.float64) / clock.cycle_time_s
     s_lo = h_white_fm(clock.lo_white_adev_1s) + h_flicker_fm(clock.lo_flicker_adev) / f
     return jnp.sum(ratio * s_lo)
-
-
-PRESETS: dict[str, AtomicClock] = {
-    # Cs fountain with a cryogenic-sapphire LO, QPN-limited near 4e-14 tau^-1/2 (Santarelli 1999)
-    "cs_fountain": AtomicClock(frequency_hz=9_192_631_770.0, ramsey_time_s=0.5, cycle_time_s=1.5,
-                               pulse_time_s=0.01, atom_number=1e6, contrast=0.9, lo_flicker_adev=3e-15),
-    # compact cold-atom Rb clock with a quartz-derived LO (Dick-effect limited, ~2e-13 tau^-1/2)
-    "rb_compact": AtomicClock(frequency_hz=6_834_682_610.904, ramsey_time_s=0.04, cycle_time_s=0.1,
-                              pulse_time_s=0.001, atom_number=2e6, contrast=0.8, lo_flicker_adev=2e-13,
-                              flicker_floor=3e-15),
-    # Sr optical lattice clock (429 THz) with a cavity-stabilised laser, Dick-effect limited ~1e-16 tau^-1/2
-    "optical": AtomicClock(frequency_hz=429_228_004_229_873.0, ramsey_time_s=0.5, cycle_time_s=1.0,
-                           pulse_time_s=0.01, atom_number=2000.0, contrast=0.9, lo_flicker_adev=1e-16,
-                           flicker_floor=1e-18),
-}
 
 
 def simulate(clock: AtomicClock, key: jax.Array, n_cycles: int = 4096, n_realisations: int = 16,

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from kqjax.engine.params import component, param
+from kqjax.engine.params import preset as config_preset
 from kqjax.sensors import checks
 from kqjax.sensors.allan import ONE_SIGMA, stability, static_taus
 from kqjax.sensors.noise import standard_normal
@@ -111,11 +112,9 @@ class AtomAccelerometer:
 
     @classmethod
     def preset(cls, name: str) -> "AtomAccelerometer":
-        """A named preset from :data:`ACCELEROMETER_PRESETS`."""
-        if name not in ACCELEROMETER_PRESETS:
-            raise ValueError(f"accelerometer preset {name!r} is unknown: choose one of "
-                             f"{', '.join(ACCELEROMETER_PRESETS)}")
-        return ACCELEROMETER_PRESETS[name]
+        """The preset read from ``conf/sensor/<name>.yaml`` (the single source), kind ``atom_accelerometer``:
+        ``gravimeter_peters2001``, ``gravimeter_freier2016``, ``accelerometer_navigation``."""
+        return config_preset("sensor", name, cls.kind)
 
     @property
     def k_eff(self) -> jax.Array:
@@ -207,10 +206,9 @@ class AtomGyroscope:
 
     @classmethod
     def preset(cls, name: str) -> "AtomGyroscope":
-        """A named preset from :data:`GYROSCOPE_PRESETS`."""
-        if name not in GYROSCOPE_PRESETS:
-            raise ValueError(f"gyroscope preset {name!r} is unknown: choose one of {', '.join(GYROSCOPE_PRESETS)}")
-        return GYROSCOPE_PRESETS[name]
+        """The preset read from ``conf/sensor/<name>.yaml`` (the single source), kind ``atom_gyroscope``:
+        ``gyroscope_atomic_beam``, ``gyroscope_cold_atom``."""
+        return config_preset("sensor", name, cls.kind)
 
     @property
     def k_eff(self) -> jax.Array:
@@ -252,31 +250,6 @@ class AtomGyroscope:
     def adev(self, tau: Any) -> jax.Array:
         """Allan deviation ``sensitivity / sqrt(tau)`` [rad/s]."""
         return self.sensitivity / jnp.sqrt(jnp.asarray(tau, jnp.float64))
-
-
-ACCELEROMETER_PRESETS: dict[str, AtomAccelerometer] = {
-    # Cs fountain gravimeter, T = 160 ms, ~2e-8 g/sqrt(Hz) vibration limited (Peters et al. 2001)
-    "gravimeter_peters2001": AtomAccelerometer(wavelength_nm=852.347, pulse_separation_s=0.16,
-                                               cycle_time_s=1.3, atom_number=1e6, contrast=0.6,
-                                               vibration_asd_m_s2_per_rthz=1.3e-7),
-    # transportable Rb gravimeter GAIN, T = 260 ms, 9.6e-8 m/s^2/sqrt(Hz) (Freier et al. 2016)
-    "gravimeter_freier2016": AtomAccelerometer(wavelength_nm=780.241, pulse_separation_s=0.26,
-                                               cycle_time_s=1.5, atom_number=1e6, contrast=0.5,
-                                               vibration_asd_m_s2_per_rthz=8.0e-8),
-    # compact cold-atom accelerometer for navigation, 20 Hz, shot-noise limited
-    "accelerometer_navigation": AtomAccelerometer(wavelength_nm=780.241, pulse_separation_s=0.01,
-                                                  cycle_time_s=0.05, atom_number=1e5, contrast=0.5,
-                                                  vibration_asd_m_s2_per_rthz=0.0, acceleration_m_s2=0.0),
-}
-
-GYROSCOPE_PRESETS: dict[str, AtomGyroscope] = {
-    # Cs thermal beam, 290 m/s, 1 m between pulses (T = 3.45 ms), 1e9 atoms/s (Gustavson et al. 2000)
-    "atomic_beam": AtomGyroscope(wavelength_nm=852.347, pulse_separation_s=3.45e-3, atom_velocity_m_s=290.0,
-                                 atom_mass_amu=132.905, cycle_time_s=0.01, atom_number=1e7, contrast=0.3),
-    # launched cold Cs atoms, 2.5 m/s, T = 40 ms (Gauguet et al., PRA 80, 063604, 2009)
-    "cold_atom": AtomGyroscope(wavelength_nm=852.347, pulse_separation_s=0.04, atom_velocity_m_s=2.5,
-                               atom_mass_amu=132.905, cycle_time_s=0.5, atom_number=1e6, contrast=0.3),
-}
 
 
 def simulate(sensor: AtomAccelerometer | AtomGyroscope, key: jax.Array, n_shots: int = 4096,

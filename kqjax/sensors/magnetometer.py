@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from kqjax.engine.params import component, param
+from kqjax.engine.params import preset as config_preset
 from kqjax.sensors import checks
 from kqjax.sensors.allan import ONE_SIGMA, simulate_stability, static_taus
 from kqjax.sensors.noise import avar, h_flicker_fm, h_white_fm
@@ -53,10 +54,9 @@ class NVMagnetometer:
 
     @classmethod
     def preset(cls, name: str) -> "NVMagnetometer":
-        """A named preset from :data:`NV_PRESETS`."""
-        if name not in NV_PRESETS:
-            raise ValueError(f"NV preset {name!r} is unknown: choose one of {', '.join(NV_PRESETS)}")
-        return NV_PRESETS[name]
+        """The preset read from ``conf/sensor/<name>.yaml`` (the single source), kind ``nv_magnetometer``:
+        ``nv_single``, ``nv_ensemble``."""
+        return config_preset("sensor", name, cls.kind)
 
     @property
     def sensitivity(self) -> jax.Array:
@@ -93,10 +93,9 @@ class OpticallyPumpedMagnetometer:
 
     @classmethod
     def preset(cls, name: str) -> "OpticallyPumpedMagnetometer":
-        """A named preset from :data:`OPM_PRESETS`."""
-        if name not in OPM_PRESETS:
-            raise ValueError(f"OPM preset {name!r} is unknown: choose one of {', '.join(OPM_PRESETS)}")
-        return OPM_PRESETS[name]
+        """The preset read from ``conf/sensor/<name>.yaml`` (the single source), kind ``opm_magnetometer``:
+        ``opm_rb_vapour_cell``, ``opm_serf_k``."""
+        return config_preset("sensor", name, cls.kind)
 
     @property
     def gamma(self) -> jax.Array:
@@ -126,25 +125,6 @@ class OpticallyPumpedMagnetometer:
     def adev(self, tau: Any) -> jax.Array:
         """Allan deviation of the field [T]."""
         return jnp.sqrt(avar(self.noise_h(), tau, 1.0 / jnp.asarray(self.sample_time_s)))
-
-
-NV_PRESETS: dict[str, NVMagnetometer] = {
-    # single NV, 1 MHz power-broadened line, 30 % contrast, 200 kcounts/s: ~0.2 uT/sqrt(Hz)
-    "single_nv": NVMagnetometer(linewidth_hz=1e6, contrast=0.3, photon_rate_hz=2e5),
-    # dense ensemble, 300 kHz line, 2 % contrast, 1e15 photons/s detected: ~13 pT/sqrt(Hz)
-    # (the class of Barry et al., PNAS 113, 14133, 2016)
-    "ensemble": NVMagnetometer(linewidth_hz=3e5, contrast=0.02, photon_rate_hz=1e15),
-}
-
-OPM_PRESETS: dict[str, OpticallyPumpedMagnetometer] = {
-    # 87Rb vapour cell (gamma/2pi = 7 Hz/nT), ~1e11 atoms, T2 = 10 ms: ~1 fT/sqrt(Hz) fundamental
-    "rb_vapour_cell": OpticallyPumpedMagnetometer(gyromagnetic_ratio_hz_per_t=7.0e9, atom_number=1e11,
-                                                  coherence_time_s=0.01, photon_flux_hz=1e15,
-                                                  rotation_amplitude_rad=0.1),
-    # K SERF magnetometer (slowing-down factor 6: gamma/2pi = 28 GHz/T / 6), 1e13 atoms, T2 = 10 ms
-    "serf_k": OpticallyPumpedMagnetometer(gyromagnetic_ratio_hz_per_t=28.0e9 / 6.0, atom_number=1e13,
-                                          coherence_time_s=0.01, photon_flux_hz=1e16, rotation_amplitude_rad=0.5),
-}
 
 
 def simulate(sensor: NVMagnetometer | OpticallyPumpedMagnetometer, key: jax.Array, n_samples: int = 4096,

@@ -39,6 +39,7 @@ import numpy as np
 from jax import lax
 
 from kqjax.engine.params import component, param
+from kqjax.engine.params import preset as config_preset
 from kqjax.sensors import checks
 from kqjax.sensors.noise import markov_flicker_bank, markov_flicker_variance, standard_normal
 
@@ -72,10 +73,9 @@ class InertialNavigator:
 
     @classmethod
     def preset(cls, name: str) -> "InertialNavigator":
-        """A named preset from :data:`PRESETS`."""
-        if name not in PRESETS:
-            raise ValueError(f"navigation preset {name!r} is unknown: choose one of {', '.join(PRESETS)}")
-        return PRESETS[name]
+        """The preset read from ``conf/sensor/<name>.yaml`` (the single source), kind ``inertial_navigation``:
+        ``imu_quantum``, ``imu_navigation_grade``, ``imu_mems``."""
+        return config_preset("sensor", name, cls.kind)
 
     # --- SI values ---
     def si(self) -> dict[str, jax.Array]:
@@ -95,22 +95,6 @@ class InertialNavigator:
     def schuler_frequency(self) -> jax.Array:
         """``omega_s = sqrt(g / R)`` [rad/s]."""
         return jnp.sqrt(jnp.asarray(self.gravity_m_s2, jnp.float64) / self.earth_radius_m)
-
-
-PRESETS: dict[str, InertialNavigator] = {
-    # cold-atom accelerometers and gyroscopes (projected), ~1 m/h drift class
-    "quantum": InertialNavigator(accel_bias_ug=0.05, accel_bias_instability_ug=0.01, accel_vrw_m_s_per_rth=6e-5,
-                                 gyro_bias_deg_h=1e-5, gyro_bias_instability_deg_h=5e-6,
-                                 gyro_arw_deg_per_rth=1e-5),
-    # ring-laser-gyro navigation grade, ~1 nmi/h class
-    "navigation_grade": InertialNavigator(accel_bias_ug=25.0, accel_bias_instability_ug=10.0,
-                                          accel_vrw_m_s_per_rth=0.003, gyro_bias_deg_h=0.01,
-                                          gyro_bias_instability_deg_h=0.003, gyro_arw_deg_per_rth=0.002),
-    # industrial MEMS IMU
-    "mems": InertialNavigator(accel_bias_ug=1000.0, accel_bias_instability_ug=50.0, accel_vrw_m_s_per_rth=0.1,
-                              accel_rrw_ug_per_rth=10.0, gyro_bias_deg_h=10.0, gyro_bias_instability_deg_h=5.0,
-                              gyro_arw_deg_per_rth=0.3, gyro_rrw_deg_h_per_rth=1.0),
-}
 
 
 # --- deterministic propagation -------------------------------------------------------------------------

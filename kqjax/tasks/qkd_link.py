@@ -1,36 +1,49 @@
-"""Prepare-and-measure QKD link: Monte Carlo counts -> decoy estimation -> key-rate dataset."""
+"""QKD links of any protocol: Monte Carlo counts -> the protocol's estimator -> key-rate dataset.
+
+The protocol (``protocol.kind``) declares the component groups it needs (``GROUPS``: sources,
+arms ``channel``/``channel_a``/``channel_b``, detectors), its settings, outcomes and estimator
+outputs; this task builds them, runs :func:`kqjax.links.link.simulate` and names everything.
+"""
 from __future__ import annotations
+
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 
 import kqjax.links  # noqa: F401  (registers the components)
+from kqjax.config.errors import ConfigError
+from kqjax.engine.params import registry
 from kqjax.links.link import Link, simulate
-from kqjax.links.sources.weak_coherent import INTENSITIES
 from kqjax.results.dataset import Var, assemble
 from kqjax.results.io import write_figure
 from kqjax.results.plots import curves
+from kqjax.results.tables import pick
 
-GROUPS = ("channel", "source", "detector", "protocol")
+GROUPS = ("protocol", "source", "channel", "detector")
+_COMPONENT_GROUP = re.compile(r"^(source|channel|detector)(_[a-z])?$")
 
-VARIABLES = {
+COMMON = {
     "key_rate": Var((), "bit/pulse", "secret key rate (simulated counts)"),
     "key_rate_asymptotic": Var((), "bit/pulse", "secret key rate (infinitely many pulses)"),
     "key_rate_bps": Var((), "bit/s", "secret key rate (simulated counts)"),
-    "qber": Var(("intensity",), "1", "quantum bit error rate"),
-    "gain": Var(("intensity",), "1", "gain (detection probability per sifted pulse)"),
-    "y1_lower": Var((), "1", "single-photon yield, lower bound"),
-    "e1_upper": Var((), "1", "single-photon error rate, upper bound"),
-    "transmittance": Var((), "1", "channel transmittance"),
+    "transmittance": Var((), "1", "Alice-Bob transmittance (expected)"),
     "plob_bound": Var((), "bit/pulse", "PLOB repeaterless bound"),
-    "sent": Var(("intensity",), "pulse", "pulses sent"),
-    "sifted": Var(("intensity",), "pulse", "pulses with matching bases"),
-    "detected": Var(("intensity",), "count", "sifted detections"),
-    "errors": Var(("intensity",), "count", "sifted bit errors"),
+}
+POOLED = {
+    "key_rate_pooled": Var((), "bit/pulse", "secret key rate of all time slots pooled (simulated counts)"),
+    "key_rate_asymptotic_pooled": Var((), "bit/pulse", "secret key rate of all time slots pooled (infinitely many pulses)"),
+    "key_rate_bps_pooled": Var((), "bit/s", "secret key rate of all time slots pooled (simulated counts)"),
+    "transmittance_pooled": Var((), "1", "Alice-Bob transmittance averaged over the run"),
+}
+COUNTS = {
+    "sent": Var(("setting",), "pulse", "pulses sent per setting"),
+    "counts": Var(("setting", "outcome"), "count", "pulses per setting and outcome (measured settings)"),
 }
 
-# (distance in km, label) shown on key-rate plots against length_km.
+# (distance in km, label) shown on key-rate plots against a distance.
 MARKERS = (
     (30.0, "30 km LTE QKD (KR, 2016)"),
     (360.0, "360 km 5G backbone (KR, 2019)"),
@@ -38,13 +51,60 @@ MARKERS = (
     (500.0, "500 km repeaterless target (KR)"),
     (1002.0, "1002 km TF-QKD (Liu 2023)"),
 )
+DISTANCES = ("distance_km", "length_km")
 
 
-def arrays(out: dict) -> dict:
-    """Dataset arrays from :func:`simulate`'s output."""
-    c = out["counts"]
-    return {**out, "sent": c.sum(-1), "sifted": c[..., :3].sum(-1), "detected": c[..., 0] + c[..., 1],
-            "errors": c[..., 1]}
+def protocol_class(cfg):
+    """The configured protocol's class (None if the kind is missing or unknown)."""
+    node = cfg.get("protocol")
+    kind = node.get("kind") if hasattr(node, "get") else None
+    return registry("protocol").get(kind)
+
+
+def groups(cfg) -> tuple[str, ...]:
+    """The component groups this run needs: the protocol and those it declares."""
+    cls = protocol_class(cfg)
+    return GROUPS if cls is None else ("protocol", *cls.GROUPS)
+
+
+def check(cfg, built):
+    """Refuse component groups the protocol does not use (e.g. ``channel`` for a two-arm one)."""
+    cls = type(built.components["protocol"])
+    for key in cfg:
+        if _COMPONENT_GROUP.match(str(key)) and key not in cls.GROUPS and cfg.get(key) is not None:
+            raise ConfigError(str(key), message=f"{key}: not a part of protocol '{cls.kind}' "
+                              f"({cls.TOPOLOGY}), which takes {', '.join(cls.GROUPS)}")
+    link = link_of(built.components)
+    if link.time_varying:
+        rep = np.asarray(link.rep_rate_hz())
+        if not np.all(rep == rep.reshape(-1)[0]):
+            raise ConfigError("source.rep_rate_mhz", message="source.rep_rate_mhz: cannot be swept over a "
+                              "channel that changes in time (the time slots need one clock)")
+    return built
+
+
+def link_of(components: dict) -> Link:
+    comps = dict(components)
+    return Link(comps.pop("protocol"), comps)
+
+
+def variables(protocol, time_varying: bool) -> dict:
+    """Dataset variables of a run: rates, the protocol's estimator outputs and the counts."""
+    per = {**COMMON, **{k: Var(*v) for k, v in protocol.VARIABLES.items()}}
+    if not time_varying:
+        return {**per, **COUNTS}
+    timed = {k: Var(("time_s", *v.dims), v.units, v.long_name) for k, v in {**per, **COUNTS}.items()}
+    return {**timed, **POOLED}
+
+
+def coords(protocol, slots) -> dict:
+    out = {"setting": ("setting", list(protocol.SETTINGS), {"long_name": "pulse setting (parties' choices)"}),
+           "outcome": ("outcome", list(protocol.OUTCOMES), {"long_name": "measurement outcome"})}
+    for dim, labels in protocol.COORDS.items():
+        out[dim] = (dim, list(labels), {"long_name": dim})
+    if slots is not None:
+        out["time_s"] = ("time_s", slots.times, {"units": "s", "long_name": "time (middle of the slot)"})
+    return out
 
 
 # What ``mode=optimize`` / ``mode=evaluate`` can maximise: name -> (units, long name).
@@ -54,65 +114,185 @@ OBJECTIVES = {
 }
 
 
-def objective_samples(name: str, components: dict, key, samples: int):
+def objective_samples(name: str, components: dict, key, samples: int, pooled: bool = False):
     """The objective at ``samples`` transmittance realisations drawn with ``key`` (one value, at
-    the expected transmittance, if the channel does not fade). Differentiable in every field.
+    the expected transmittance, if no channel fades; one value, the estimator on the expected
+    counts over the fading, if ``pooled``). Differentiable in every field.
 
     Where there is key this is the asymptotic key rate; where there is none it is the (negative)
-    GLLP bracket R / (p_mu q) = Q_1 [1 - h2(e_1)] - f Q_mu h2(E_mu): it has the sign and the
-    scale of R but does not shrink with the signal or basis probabilities, so an optimiser climbs
-    it towards key instead of turning the signal off.
+    rate over the protocol's ``margin_scale`` (for decoy BB84 the GLLP bracket
+    R / (p_mu q) = Q_1 [1 - h2(e_1)] - f Q_mu h2(E_mu)): it has the sign and the scale of R but
+    does not shrink with the signal or basis probabilities, so an optimiser climbs it towards key
+    instead of turning the signal off.
     """
-    link = Link(**components)
-    channel = link.channel
-    if getattr(channel, "fading", False):
-        eta = channel.sample(key, (samples,))
-    else:
-        eta = jnp.atleast_1d(channel.transmittance())
-    scale = link.source.rep_rate_hz() if name == "key_rate_bps" else 1.0
-    prefactor = jnp.maximum(link.source.p_mu * link.protocol.sifting(), 1e-300)
+    link = link_of(components)
+    protocol, parts = link.protocol, link.parts
+    scale = link.rep_rate_hz() if name == "key_rate_bps" else 1.0
+    margin = jnp.maximum(protocol.margin_scale(parts), 1e-300)
+    mean_eta = link.mean_transmittance()
 
-    def at(e):
-        rate = link.estimate(link.probabilities(e), e)["key_rate_signed"]
-        return jnp.where(rate > 0, scale * rate, rate / prefactor)
+    def objective(rate):
+        return jnp.where(rate > 0, scale * rate, rate / margin)
 
-    return jax.vmap(at)(eta)
+    if pooled or not link.fading:
+        ps, po = link.expected_probabilities()
+        return objective(protocol.estimate(ps, po, parts, mean_eta)["key_rate_signed"])[None]
+    etas = jax.vmap(link.sample_transmittance)(jax.random.split(key, samples))
+    return jax.vmap(lambda e: objective(protocol.estimate(*link.probabilities(e), parts, e)["key_rate_signed"]))(etas)
+
+
+def bb84_reference(components: dict, size: int):
+    """Asymptotic decoy-BB84 key rate [size] over the same Alice-Bob fiber (the arms joined, the
+    first arm's attenuation and fading) with the same detector, the default weak-coherent source
+    and infinitely many decoys; None where the arms are not fibers."""
+    from kqjax.links.channels.fiber import Fiber
+    from kqjax.links.protocols.bb84_decoy import DecoyBB84
+    from kqjax.links.sources.weak_coherent import WeakCoherentSource
+
+    link = link_of(components)
+    arms = list(link.channels().values())
+    if not all(isinstance(a, Fiber) for a in arms):
+        return None
+
+    def full(cls, **kw):
+        return cls(**{k: (v if isinstance(v, str) else np.full(size, float(v))) for k, v in
+                      {f: getattr(cls(), f) for f in cls.__dataclass_fields__}.items()} | kw)
+
+    channel = Fiber(length_km=sum(a.length_km for a in arms), attenuation_db_per_km=arms[0].attenuation_db_per_km,
+                    extra_loss_db=sum(a.extra_loss_db for a in arms), fading=arms[0].fading)
+    detector = components.get("detector", components.get("detector_b"))
+    ref = Link(full(DecoyBB84, decoy="infinite"), {"source": full(WeakCoherentSource), "channel": channel,
+                                                   "detector": detector})
+    return np.asarray(jax.jit(jax.vmap(Link.expected))(ref)["key_rate_asymptotic"])
+
+
+def crossover(ds):
+    """Alice-Bob distance from which the asymptotic rate beats the PLOB bound: the first swept
+    distance where it does, interpolated in log(rate / bound) from the point before; NaN where it
+    never does or already does at the first point."""
+    dim = distance_dim(ds)
+    rate = ds["key_rate_asymptotic"].transpose(..., dim).values
+    with np.errstate(divide="ignore"):
+        r = np.log(np.maximum(rate, 1e-300) / ds["plob_bound"].transpose(..., dim).values)
+    d = ds[dim].values
+    flat_r, flat_ok = r.reshape(-1, d.size), ((rate > 0) & (r > 0)).reshape(-1, d.size)
+    out = np.full(flat_r.shape[0], np.nan)
+    for i, ok in enumerate(flat_ok):
+        first = np.flatnonzero(ok)
+        if first.size and first[0] > 0:
+            j = first[0] - 1
+            a, b = flat_r[i, j], flat_r[i, j + 1]
+            out[i] = d[j] + (d[j + 1] - d[j]) * (-a / (b - a)) if np.isfinite(a) else d[j + 1]
+    return out.reshape(r.shape[:-1])
+
+
+def optimum(ds, dim: str):
+    """(optimal value of swept source field ``dim``, the asymptotic rate there) at every other point."""
+    rate = ds["key_rate_asymptotic"]
+    best = rate.fillna(-1.0).argmax(dim)
+    return ds[dim][best].where(rate.max(dim) > 0), rate.max(dim)
+
+
+def analyse(ds, built):
+    """Add the comparisons that a swept distance or source field call for."""
+    dim = distance_dim(ds)
+    if dim is not None and ds.attrs["protocol"] != "bb84_decoy" and "time_s" not in ds.dims:
+        ref = bb84_reference(built.components, built.grid.size)
+        if ref is not None:
+            ds["key_rate_bb84"] = (ds["key_rate"].dims, built.grid.unflatten(ref),
+                                   {"units": "bit/pulse", "long_name": "decoy BB84 over the same fiber "
+                                    "(default source, infinite decoys; asymptotic)"})
+    if dim is not None and "time_s" not in ds.dims and len(built.components["protocol"].ARMS) > 1:
+        ds["plob_crossover_km"] = ([d for d in ds["key_rate"].dims if d != dim], crossover(ds),
+                                   {"units": "km", "long_name": "distance beyond which the asymptotic rate "
+                                    "beats the PLOB bound"})
+    swept = [a for a in built.grid.axes if a.path.startswith("source.")]
+    if len(swept) == 1 and "time_s" not in ds.dims:
+        name = swept[0].name
+        value, rate = optimum(ds, name)
+        ds[f"{name}_opt"] = value.assign_attrs(units=swept[0].unit, long_name=f"optimal {swept[0].long_name}")
+        ds["key_rate_opt"] = rate.assign_attrs(units="bit/pulse", long_name=f"asymptotic key rate at the optimal {name}")
+    return ds
 
 
 def run(built):
-    link = Link(**built.components)
+    link = link_of(built.components)
     r = built.run
     out = simulate(link, pulses=r.pulses, seed=r.seed, chunk_size=r.chunk, mode=r.mode, prng=r.prng,
-                   progress=r.show_progress, workers=r.workers)
-    ds = assemble(arrays(out), VARIABLES, built.grid,
-                  coords={"intensity": ("intensity", list(INTENSITIES), {"long_name": "pulse class"})})
-    return ds, {"pulses": r.pulses, "pulses_done": out["pulses_done"], "complete": out["complete"],
-                "sampling": r.mode, "chunk_size": r.chunk}
+                   progress=r.show_progress, workers=r.workers, slot_s=r.slot_s)
+    slots = out["slots"]
+    ds = assemble(out, variables(link.protocol, slots is not None), built.grid, coords=coords(link.protocol, slots))
+    ds.attrs["protocol"] = type(link.protocol).kind
+    ds = analyse(ds, built)
+    cls = type(link.protocol)
+    attrs = {"pulses": r.pulses, "pulses_done": out["pulses_done"], "complete": out["complete"],
+             "sampling": r.mode, "chunk_size": r.chunk, "protocol": cls.kind, "topology": cls.TOPOLOGY,
+             "parties": " ".join(cls.PARTIES)}
+    if slots is not None:
+        attrs.update(slot_s=slots.seconds, slots=slots.count)
+    return ds, attrs
+
+
+def distance_dim(ds) -> str | None:
+    return next((d for d in DISTANCES if d in ds.dims), None)
 
 
 def max_distance(ds) -> float | None:
-    """Largest swept fiber length with a positive simulated key rate."""
-    if "length_km" not in ds.dims or ds["key_rate"].ndim != 1:
+    """Largest swept distance with a positive simulated key rate."""
+    dim = distance_dim(ds)
+    rate = ds["key_rate_pooled"] if "key_rate_pooled" in ds else ds["key_rate"]
+    if dim is None or rate.ndim != 1:
         return None
-    ok = ds["length_km"].values[ds["key_rate"].values > 0]
+    ok = ds[dim].values[rate.values > 0]
     return float(ok.max()) if ok.size else None
 
 
+def _key_class(ds, da):
+    """``da`` at the first label of the protocol's own dimensions (the key-carrying class)."""
+    dims = registry("protocol")[ds.attrs["protocol"]].COORDS if "protocol" in ds.attrs else {}
+    return da.isel({d: 0 for d in dims if d in da.dims})
+
+
+def optimum_summary(ds, opt: str, dist: str, rows: int) -> str:
+    """Per distance: the optimal swept source field and the asymptotic rate there."""
+    from kqjax.results.tables import table
+
+    head = [f"{dist}", f"optimal {opt}", "key rate [bit/pulse]", "key rate [bit/s]", "PLOB [bit/pulse]"]
+    rep = ds["key_rate_bps"].isel({opt: 0}) / ds["key_rate"].isel({opt: 0}).where(ds["key_rate"].isel({opt: 0}) > 0)
+    body = []
+    for i in pick(ds.sizes[dist], rows):
+        one = ds.isel({dist: i})
+        r = float(one["key_rate_opt"])
+        bps = r * float(np.nanmax(rep.values)) if np.any(np.isfinite(rep.values)) else float("nan")
+        body.append([f"{float(one[dist]):.4g}", f"{float(one[f'{opt}_opt']):.4g}", f"{r:.3e}", f"{bps:.3e}",
+                     f"{float(one['plob_bound'].isel({opt: 0})):.3e}"])
+    top = f"{ds.attrs.get('protocol', '')} ({ds.attrs.get('topology', '')}), optimum over the swept {opt} (asymptotic rates)"
+    return "\n".join([top, table(head, body)])
+
+
 def summary(ds, rows: int = 11) -> str:
-    """A short table: swept field(s), key rate, QBER of the signal, PLOB bound."""
-    flat = ds[["key_rate", "key_rate_bps", "plob_bound"]].assign(
-        qber_signal=ds["qber"].sel(intensity="signal"))
-    dims = [d for d in flat["key_rate"].dims]
-    frame = flat.to_dataframe().reset_index() if dims else None
+    """A short table: swept field(s), key rate, QBER (of the key-carrying class), PLOB bound."""
+    if optimum_dim(ds) and distance_dim(ds) and ds["key_rate_opt"].ndim == 1:
+        return optimum_summary(ds, optimum_dim(ds), distance_dim(ds), rows)
+    timed = "key_rate_pooled" in ds
+    names = ("key_rate_pooled", "key_rate_bps_pooled", "qber", "plob_bound") if timed else \
+        ("key_rate", "key_rate_bps", "qber", "plob_bound")
+    cols = {"key_rate": ds[names[0]], "key_rate_bps": ds[names[1]], "qber": _key_class(ds, ds["qber"]),
+            "plob": ds["plob_bound"]}
+    if timed:
+        cols["qber"] = cols["qber"].mean("time_s")
+        cols["plob"] = cols["plob"].mean("time_s")
+    dims = list(cols["key_rate"].dims)
     head = [*dims, "key rate [bit/pulse]", "key rate [bit/s]", "QBER", "PLOB [bit/pulse]"]
-    lines = []
+    frame = xr.Dataset(cols).to_dataframe().reset_index() if dims else None
     if frame is None:
-        vals = [[float(flat[v]) for v in ("key_rate", "key_rate_bps", "qber_signal", "plob_bound")]]
+        vals = [[float(cols[v]) for v in ("key_rate", "key_rate_bps", "qber", "plob")]]
     else:
-        idx = np.unique(np.linspace(0, len(frame) - 1, min(rows, len(frame))).round().astype(int))
-        vals = [[frame[d].iloc[i] for d in dims] + [frame[v].iloc[i] for v in
-                ("key_rate", "key_rate_bps", "qber_signal", "plob_bound")] for i in idx]
+        vals = [[frame[d].iloc[i] for d in dims] + [frame[v].iloc[i] for v in ("key_rate", "key_rate_bps", "qber", "plob")]
+                for i in pick(len(frame), rows)]
     widths = [max(12, len(h)) for h in head]
+    lines = [f"{ds.attrs.get('protocol', '')} ({ds.attrs.get('topology', '')})"
+             + (f", {ds.attrs['slots']} time slots of {ds.attrs['slot_s']:.4g} s, rates of all slots pooled" if timed else "")]
     lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     for row in vals:
         cells = [f"{v:.4g}" if i < len(dims) else f"{v:.3e}" if i != len(dims) + 2 else f"{100 * v:.2f} %"
@@ -120,14 +300,77 @@ def summary(ds, rows: int = 11) -> str:
         lines.append("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
     d = max_distance(ds)
     if d is not None:
-        lines.append(f"key rate > 0 up to {d:g} km (largest swept length with a positive rate)")
+        lines.append(f"key rate > 0 up to {d:g} km (largest swept distance with a positive rate)")
     return "\n".join(lines)
 
 
+def optimum_dim(ds) -> str | None:
+    """The swept source field whose optimum the dataset holds (``<name>_opt``), if any."""
+    return next((v[:-4] for v in ds.data_vars if v.endswith("_opt") and v != "key_rate_opt"
+                 and v[:-4] in ds.dims), None)
+
+
 def plots(ds, directory) -> list:
-    fig = curves(ds, [("key_rate", {"marker": "o", "ms": 3, "ls": "none", "label": "decoy BB84, simulated"}),
-                      ("key_rate_asymptotic", {"lw": 1.5, "label": "decoy BB84, asymptotic"}),
-                      ("plob_bound", {"ls": "--", "color": "k", "lw": 1, "label": "PLOB bound"})],
-                 title=f"{ds.attrs.get('pulses', 0):.3g} pulses per point", ylabel="secret key rate [bit/pulse]",
-                 markers=MARKERS if "length_km" in ds.dims else ())
-    return [write_figure(fig, f"{directory}/key_rate.png")]
+    """``key_rate.png``: simulated and asymptotic rates, decoy BB84 over the same fiber and the
+    PLOB bound against the first sweep dimension (a distance: records and targets marked, and the
+    PLOB crossover); over a changing channel, against time. ``optimum.png`` when a source field is
+    swept: the rate against that field at a few distances with the optimum marked, and the optimal
+    rate and field against distance."""
+    label = registry("protocol")[ds.attrs["protocol"]].LABEL if "protocol" in ds.attrs else "key rate"
+    opt = optimum_dim(ds)
+    shown = at_optimum(ds, opt) if opt else ds
+    dist = distance_dim(ds)
+    x = dist or ("time_s" if "time_s" in ds.dims else None)
+    series = [("key_rate", {"marker": "o", "ms": 3, "ls": "none", "label": f"{label}, simulated"}),
+              ("key_rate_asymptotic", {"lw": 1.5, "label": f"{label}, asymptotic"})]
+    if "key_rate_bb84" in ds:
+        series.append(("key_rate_bb84", {"lw": 1, "ls": "-.", "color": "tab:gray", "label": "decoy BB84, asymptotic"}))
+    series.append(("plob_bound", {"ls": "--", "color": "k", "lw": 1, "label": "PLOB bound"}))
+    cross = ds.get("plob_crossover_km")
+    marks = list(MARKERS) if dist else []
+    if cross is not None and cross.ndim == 0 and np.isfinite(cross):
+        marks.append((float(cross), f"beats PLOB from {float(cross):.0f} km"))
+    title = f"{ds.attrs.get('pulses', 0):.3g} pulses per point" + (f", at the optimal {opt}" if opt else "")
+    fig = curves(shown, series, x=x, title=title,
+                 ylabel="secret key rate [bit/pulse]", markers=marks)
+    written = [write_figure(fig, f"{directory}/key_rate.png")]
+    if opt and dist:
+        written.append(write_figure(optimum_figure(ds, opt, dist, label), f"{directory}/optimum.png"))
+    return written
+
+
+def at_optimum(ds, opt: str):
+    """Every variable at the optimal value of the swept source field ``opt`` (per other point)."""
+    best = ds["key_rate_asymptotic"].fillna(-1.0).argmax(opt)
+    return ds.drop_vars([v for v in ds.data_vars if opt not in ds[v].dims]).isel({opt: best}).assign(
+        {v: ds[v] for v in ds.data_vars if opt not in ds[v].dims})
+
+
+def optimum_figure(ds, opt: str, dist: str, label: str):
+    """Rate against the swept source field ``opt`` at a few distances (optimum marked), and the
+    optimal rate and field against distance."""
+    import matplotlib.pyplot as plt
+
+    from kqjax.results.plots import label as axis_label
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
+    for i in pick(ds.sizes[dist], 4):
+        one = ds.isel({dist: i})
+        y = np.where(one["key_rate_asymptotic"] > 0, one["key_rate_asymptotic"], np.nan)
+        line, = left.plot(ds[opt], y, label=f"{dist} = {float(one[dist]):g}")
+        if np.isfinite(one[f"{opt}_opt"]):
+            left.plot([float(one[f"{opt}_opt"])], [float(one["key_rate_opt"])], "*", ms=10, color=line.get_color())
+    left.set(xscale="log", yscale="log", xlabel=axis_label(ds[opt]), ylabel="asymptotic key rate [bit/pulse]",
+             title=f"{label}: key rate against {opt} (* optimum)")
+    curve, = right.plot(ds[dist], np.where(ds["key_rate_opt"] > 0, ds["key_rate_opt"], np.nan),
+                        label="key rate at the optimum")
+    right.set(yscale="log", xlabel=axis_label(ds[dist]), ylabel="asymptotic key rate [bit/pulse]")
+    twin = right.twinx()
+    dashed, = twin.plot(ds[dist], ds[f"{opt}_opt"], ls="--", color="tab:orange", label=f"optimal {opt}")
+    twin.set(ylabel=axis_label(ds[f"{opt}_opt"]))
+    for ax in (left, right):
+        ax.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+    right.legend(handles=[curve, dashed], fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -8,6 +8,7 @@ import numpy as np
 
 from kqjax.config.errors import ConfigError
 from kqjax.engine.keys import root_key
+from kqjax.results.tables import pick, table  # noqa: F401  (the sensor tasks' tables)
 
 
 def require_simulate(cfg, task: str) -> None:
@@ -44,19 +45,6 @@ def map_points(fn, batched, size: int, chunk: int) -> dict:
         n = min(chunk, size - start)
         pieces.append({k: np.asarray(v)[:n] for k, v in out.items()})
     return {k: np.concatenate([p[k] for p in pieces]) if len(pieces) > 1 else pieces[0][k] for k in pieces[0]}
-
-
-def pick(n: int, rows: int) -> np.ndarray:
-    """At most ``rows`` indices spread evenly over ``range(n)``, ends included."""
-    return np.unique(np.linspace(0, n - 1, min(rows, n)).round().astype(int)) if n else np.arange(0)
-
-
-def table(head: list[str], rows: list[list[str]]) -> str:
-    """Right-aligned columns."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines)
 
 
 def sweep_dims(da, own: tuple[str, ...]) -> list[str]:

@@ -181,6 +181,16 @@ BAD = {
     "added_unknown_key": (["+channel.foo=3"], "channel.foo", "3"),
     "bad_value_in_multirun_job": (["-m", "channel.attenuation_db_per_km=0.2,-1"],
                                   "channel.attenuation_db_per_km", "-1"),
+    "negative_mean_pairs": (["experiment=entanglement_100km", "source.mean_pairs=-0.1"], "source.mean_pairs", "-0.1"),
+    "unknown_arm": (["experiment=entanglement_100km", "+channel_c.length_km=5"], "channel_c", "channel_a"),
+    "single_arm_channel_for_two_arms": (["experiment=tf_qkd", "+channel.length_km=5"], "channel", "channel_b"),
+    "phase_drift_out_of_range": (["experiment=tf_qkd", "protocol.phase_drift_deg=120"], "protocol.phase_drift_deg",
+                                 "120"),
+    "distance_and_arm_length_both_swept": (["experiment=tf_qkd", "channel_a.length_km=[1,2]"],
+                                           "channel_a.length_km", "distance_km"),
+    "negative_distance": (["distance_km=-3", "channel.length_km=0"], "distance_km", "-3"),
+    "missing_table": (["experiment=bb84_table", "channel.path=missing.csv"], "channel.path", "no such file"),
+    "no_table_given": (["experiment=bb84_table"], "channel.path", "required"),
 }
 
 
@@ -195,6 +205,15 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, case):
     assert lines[0].startswith("kqjax: error: ")
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_table_names_the_file_line(tmp_path):
+    table = tmp_path.parent / f"{tmp_path.name}-pass.csv"
+    table.write_text("time_s,transmittance\n0,0.1\n5,0.2\n4,0.3\n")
+    proc = kqjax(tmp_path, "experiment=bb84_table", f"channel.path={table}", PULSES)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "channel.path" in proc.stderr and "line 4: time_s=4 must be > 5" in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 

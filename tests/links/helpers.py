@@ -2,15 +2,16 @@
 import jax
 import numpy as np
 
-from kqjax.config.build import build
+from kqjax.api import prepare
 from kqjax.config.compose import compose
 from kqjax.links.link import Link
+from kqjax.tasks.qkd_link import link_of
 
 
 def make_link(overrides=()):
     """A batched Link (leading grid axis) from config overrides, as the CLI builds it."""
-    built = build(compose(list(overrides)), ("channel", "source", "detector", "protocol"))
-    return Link(**built.components), built
+    _, built = prepare(compose(list(overrides)))
+    return link_of(built.components), built
 
 
 def gys(length="[0]", extra=()):
@@ -25,9 +26,11 @@ def expected(link):
 
 
 def probabilities(link):
-    return np.asarray(jax.vmap(lambda lk: lk.probabilities(lk.channel.transmittance()))(link))
+    """(P(setting) [G, S], P(setting, outcome) [G, S, O]) per pulse, averaged over any fading."""
+    ps, po = jax.vmap(lambda lk: lk.expected_probabilities())(link)
+    return np.asarray(ps), np.asarray(po)
 
 
-def estimate(link, counts):
-    out = jax.vmap(lambda lk, c: lk.estimate(c, lk.channel.transmittance()))(link, counts)
+def estimate(link, sent, counts):
+    out = jax.vmap(Link.estimate)(link, sent, counts)
     return {k: np.asarray(v) for k, v in out.items()}

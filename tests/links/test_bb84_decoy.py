@@ -17,11 +17,13 @@ def test_h2():
 
 def test_probabilities_are_a_distribution():
     link, _ = make_link(["channel.length_km=[0,100,300]", "protocol.p_z=0.8"])
-    p = probabilities(link)
-    assert p.shape == (3, 3, 4)
-    assert np.allclose(p.sum((-1, -2)), 1.0, atol=1e-15)
-    assert np.allclose(p.sum(-1), [0.8, 0.1, 0.1])
-    assert np.allclose(p[..., :3].sum(-1) / p.sum(-1), 0.8**2 + 0.2**2)
+    ps, po = probabilities(link)
+    assert ps.shape == (3, 6) and po.shape == (3, 6, 3)
+    assert np.allclose(ps.sum(-1), 1.0, atol=1e-15)
+    assert np.allclose(ps.reshape(3, 3, 2).sum(-1), [0.8, 0.1, 0.1])
+    q = 0.8**2 + 0.2**2
+    assert np.allclose(ps[:, ::2], q * np.array([0.8, 0.1, 0.1]))
+    assert np.allclose(po[:, ::2].sum(-1), ps[:, ::2], rtol=1e-14) and np.all(po[:, 1::2] == 0)
 
 
 @pytest.mark.parametrize("length", [0.0, 50.0, 100.0])
@@ -52,7 +54,7 @@ def test_decoy_bounds_are_bounds_and_tight_for_weak_decoy():
     exact, _ = gys(lengths, ["protocol.decoy=infinite"])
     for nu, tol in ((0.1, 0.2), (0.01, 0.02)):
         est, _ = gys(lengths, [f"source.nu={nu}"])
-        lo, hi = estimate(est, probabilities(est)), estimate(exact, probabilities(exact))
+        lo, hi = estimate(est, *probabilities(est)), estimate(exact, *probabilities(exact))
         y1l, y1 = np.asarray(lo["y1_lower"]), np.asarray(hi["y1_lower"])
         e1u, e1 = np.asarray(lo["e1_upper"]), np.asarray(hi["e1_upper"])
         assert np.all(y1l <= y1 * (1 + 1e-12)) and np.all(e1u >= e1 * (1 - 1e-12))

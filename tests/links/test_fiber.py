@@ -17,5 +17,5 @@ def test_transmittance_does_not_underflow_at_1000_km():
 
 def test_fiber_does_not_fade():
     f = Fiber(length_km=50.0, attenuation_db_per_km=0.2, extra_loss_db=0.0)
-    s = f.sample(jax.random.key(0), (5,))
+    s = f.sample(jax.random.key(0), 0.0, (5,))
     assert np.all(np.asarray(s) == float(f.transmittance()))

@@ -1,7 +1,7 @@
 """Monte Carlo of the link against its own expectation, at fixed seeds.
 
-Each (intensity, outcome) count of N pulses is Binomial(N, p) (a multinomial marginal), so a
-count c is checked against N p within 5 standard deviations sqrt(N p (1 - p)).
+Each setting and each (setting, outcome) count of N pulses is Binomial(N, p) (a multinomial
+marginal), so a count c is checked against N p within 5 standard deviations sqrt(N p (1 - p)).
 """
 import numpy as np
 import pytest
@@ -23,21 +23,30 @@ def test_counts_match_expectation(mode, pulses):
     link, _ = make_link(["channel.length_km=[0,25,100]", "detector.dark_count_prob=1e-4",
                          "detector.dead_time_ns=20", "detector.afterpulse_prob=0.02"])
     out = simulate(link, pulses=pulses, seed=3, mode=mode, progress=False)
-    p = probabilities(link)
-    assert out["counts"].sum() == 3 * pulses
-    assert np.all(within(out["counts"], p, pulses)), (out["counts"], pulses * p)
+    ps, po = probabilities(link)
+    assert out["sent"].sum() == 3 * pulses
+    assert np.array_equal(out["counts"].sum(-1)[:, ::2], out["sent"][:, ::2])
+    assert np.all(out["counts"][:, 1::2] == 0)  # bases differ: discarded, no detection drawn
+    assert np.all(within(out["sent"], ps, pulses)), (out["sent"], pulses * ps)
+    assert np.all(within(out["counts"], po, pulses)), (out["counts"], pulses * po)
 
 
 @pytest.mark.parametrize("mode,chunks", [("count", (2**16, 2**20, 2**24)), ("event", (2**16, 2**18))])
 def test_same_counts_whatever_the_chunk_size_and_workers(mode, chunks):
     link, _ = make_link(["channel.length_km=[10,60]"])
     pulses = 3 * 2**18 + 1234
-    runs = [simulate(link, pulses=pulses, seed=7, chunk_size=c, mode=mode, progress=False, workers=w)["counts"]
+    runs = [np.concatenate([(o := simulate(link, pulses=pulses, seed=7, chunk_size=c, mode=mode, progress=False,
+                                           workers=w))["sent"][..., None], o["counts"]], -1)
             for c in chunks for w in (1, 3)]
     for r in runs[1:]:
         assert np.array_equal(r, runs[0])
     other = simulate(link, pulses=pulses, seed=8, chunk_size=chunks[0], mode=mode, progress=False)["counts"]
-    assert not np.array_equal(other, runs[0])
+    assert not np.array_equal(other, runs[0][..., 1:])
+
+
+def classes(out):
+    """The 12 classes of a BB84 run: (intensity) x (correct, error, no click, bases differ)."""
+    return np.concatenate([out["counts"][0, ::2], out["sent"][0, 1::2, None]], -1).reshape(-1)
 
 
 def test_count_and_event_agree_in_distribution():
@@ -46,10 +55,11 @@ def test_count_and_event_agree_in_distribution():
     5 standard errors (its variance is 2 x 11 for a multinomial)."""
     link, _ = make_link(["channel.length_km=[0]", "detector.dark_count_prob=1e-3"])
     n, runs = 2**16, 40
-    p = probabilities(link)[0].reshape(-1)
+    ps, po = probabilities(link)
+    p = np.concatenate([po[0, ::2], ps[0, 1::2, None]], -1).reshape(-1)
     res = {}
     for mode in ("count", "event"):
-        c = np.stack([simulate(link, pulses=n, seed=s, mode=mode, progress=False)["counts"][0].reshape(-1)
+        c = np.stack([classes(simulate(link, pulses=n, seed=s, mode=mode, progress=False))
                       for s in range(runs)])
         res[mode] = c
         pearson = ((c - n * p) ** 2 / (n * p)).sum(1)
@@ -64,8 +74,8 @@ def test_exact_counts_past_two_to_the_32_pulses():
     pulses = 2**32 + 12345
     out = simulate(link, pulses=pulses, seed=1, chunk_size=2**30, progress=False)
     c = out["counts"]
-    assert c.dtype == np.int64 and int(c.sum()) == pulses
-    assert np.all(within(c, probabilities(link), pulses))
+    assert c.dtype == np.int64 and int(out["sent"].sum()) == pulses
+    assert np.all(within(c, probabilities(link)[1], pulses))
 
 
 def test_simulated_rate_converges_to_asymptotic():
@@ -75,6 +85,6 @@ def test_simulated_rate_converges_to_asymptotic():
     standard error of 0.6 %, which moves the rate by well under 1 %."""
     link, _ = make_link(["channel.length_km=[0,50]"])
     out = simulate(link, pulses=10**10, seed=0, chunk_size=2**30, progress=False)
-    assert np.all(out["counts"][:, 1, 1] > 2e4)  # decoy errors
+    assert np.all(out["counts"][:, 2, 1] > 2e4)  # decoy errors
     assert np.allclose(out["key_rate"], out["key_rate_asymptotic"], rtol=0.02)
     assert np.all(out["key_rate"] <= out["plob_bound"])

@@ -3,7 +3,6 @@ deviations with allantools on the same data. No timing is asserted: speed lives 
 output, never in a test."""
 from __future__ import annotations
 
-import json
 
 import pytest
 

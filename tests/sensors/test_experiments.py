@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-import yaml
+from omegaconf import OmegaConf
 
 import kqjax
 from kqjax.api import prepare
 from kqjax.config.compose import compose, conf_dir
+from kqjax.engine import params
 from kqjax.sensors import clock, interferometer, magnetometer, navigation
 
 BIN = Path(sys.executable).parent
@@ -86,7 +87,7 @@ def test_clock_kps_dataset(clock_sweep):
 def test_clock_kps_physics(clock_sweep):
     """QPN limit sigma_y(1 s) = sqrt(T_c / N) / (2 pi nu0 C T_R) (Santarelli et al., PRL 82, 4619, 1999),
     scaling as N^-1/2 across the sweep; white-FM model of the rms time error sqrt(h0 t / 2)."""
-    p = clock.PRESETS["rb_compact"]
+    p = clock.AtomicClock.preset("rb_compact")
     for n in (2e5, 2e6):
         qpn = math.sqrt(p.cycle_time_s / n) / (2 * math.pi * p.frequency_hz * p.contrast * p.ramsey_time_s)
         assert float(clock_sweep["adev_qpn_1s"].sel(atom_number=n)) == pytest.approx(qpn, rel=1e-12)
@@ -119,7 +120,7 @@ def test_gravimeter_dataset_and_model():
     check_labels_and_provenance(ds, "sensor_stability")
     assert ds["adev"].dims == ("vibration_asd_m_s2_per_rthz", "tau_s")
     assert ds["adev"].attrs["units"] == "m s-2" and ds["sensitivity"].attrs["units"] == "m s-2 Hz-1/2"
-    p = interferometer.ACCELEROMETER_PRESETS["gravimeter_freier2016"]
+    p = interferometer.AtomAccelerometer.preset("gravimeter_freier2016")
     k_eff = 4 * math.pi / (p.wavelength_nm * 1e-9)
     shot = 1 / (p.contrast * math.sqrt(p.atom_number) * k_eff * p.pulse_separation_s**2)
     vib = 8e-8**2 * (1 / (3 * p.pulse_separation_s) - 1 / (2 * p.cycle_time_s))
@@ -136,7 +137,7 @@ def test_magnetometer_nv_dataset_and_model():
     ds = kqjax.run(MAGNETOMETER)
     check_labels_and_provenance(ds, "sensor_stability")
     assert ds["adev"].dims == ("tau_s",) and ds["adev"].attrs["units"] == "T"
-    p = magnetometer.NV_PRESETS["ensemble"]
+    p = magnetometer.NVMagnetometer.preset("nv_ensemble")
     eta = 4 / (3 * math.sqrt(3)) * 6.62607015e-34 / (p.g_factor * 9.2740100783e-24) * p.linewidth_hz / (
         p.contrast * math.sqrt(p.photon_rate_hz))
     assert float(ds["sensitivity"]) == pytest.approx(eta, rel=1e-12)
@@ -169,32 +170,64 @@ def test_navigation_drift_dataset_and_model():
 # Config: presets and checks before any work
 
 
-PRESETS = {
-    "cs_fountain": clock.PRESETS["cs_fountain"], "rb_compact": clock.PRESETS["rb_compact"],
-    "sr_optical": clock.PRESETS["optical"],
-    "gravimeter_peters2001": interferometer.ACCELEROMETER_PRESETS["gravimeter_peters2001"],
-    "gravimeter_freier2016": interferometer.ACCELEROMETER_PRESETS["gravimeter_freier2016"],
-    "accelerometer_navigation": interferometer.ACCELEROMETER_PRESETS["accelerometer_navigation"],
-    "gyroscope_atomic_beam": interferometer.GYROSCOPE_PRESETS["atomic_beam"],
-    "gyroscope_cold_atom": interferometer.GYROSCOPE_PRESETS["cold_atom"],
-    "nv_single": magnetometer.NV_PRESETS["single_nv"], "nv_ensemble": magnetometer.NV_PRESETS["ensemble"],
-    "opm_rb_vapour_cell": magnetometer.OPM_PRESETS["rb_vapour_cell"],
-    "opm_serf_k": magnetometer.OPM_PRESETS["serf_k"],
-    "imu_quantum": navigation.PRESETS["quantum"], "imu_navigation_grade": navigation.PRESETS["navigation_grade"],
-    "imu_mems": navigation.PRESETS["mems"],
+PRESETS = {  # conf/sensor/<stem>.yaml -> the class whose ``preset`` reads it
+    "cs_fountain": clock.AtomicClock, "rb_compact": clock.AtomicClock, "sr_optical": clock.AtomicClock,
+    "gravimeter_peters2001": interferometer.AtomAccelerometer,
+    "gravimeter_freier2016": interferometer.AtomAccelerometer,
+    "accelerometer_navigation": interferometer.AtomAccelerometer,
+    "gyroscope_atomic_beam": interferometer.AtomGyroscope, "gyroscope_cold_atom": interferometer.AtomGyroscope,
+    "nv_single": magnetometer.NVMagnetometer, "nv_ensemble": magnetometer.NVMagnetometer,
+    "opm_rb_vapour_cell": magnetometer.OpticallyPumpedMagnetometer,
+    "opm_serf_k": magnetometer.OpticallyPumpedMagnetometer,
+    "imu_quantum": navigation.InertialNavigator, "imu_navigation_grade": navigation.InertialNavigator,
+    "imu_mems": navigation.InertialNavigator,
 }
 
 
-def test_sensor_configs_are_the_presets():
-    """conf/sensor/*.yaml: kind and every dataclass field, equal to the Python presets."""
+def test_sensor_presets_are_the_configs():
+    """conf/sensor/*.yaml is the single source of the presets: ``Class.preset(stem)`` (and
+    ``params.preset("sensor", stem)``) builds the class of the file's kind from every dataclass field in
+    the file, numbers as floats (PyYAML reads ``3e-15`` as a string), equal to what Hydra/OmegaConf reads."""
     files = {p.stem for p in (conf_dir() / "sensor").glob("*.yaml")}
     assert files == set(PRESETS)
-    for stem, preset in PRESETS.items():
-        node = yaml.safe_load((conf_dir() / "sensor" / f"{stem}.yaml").read_text())
-        assert node.pop("kind") == type(preset).kind
-        assert list(node) == [f.name for f in dataclasses.fields(preset)], stem
+    for stem, cls in PRESETS.items():
+        node = OmegaConf.to_container(OmegaConf.load(conf_dir() / "sensor" / f"{stem}.yaml"))
+        assert node.pop("kind") == cls.kind
+        assert list(node) == [f.name for f in dataclasses.fields(cls)], stem
+        preset = cls.preset(stem)
+        assert type(preset) is cls and preset == params.preset("sensor", stem)
+        preset.validate()
         for name, value in node.items():
-            assert float(value) == float(getattr(preset, name)), (stem, name)
+            got = getattr(preset, name)
+            if isinstance(value, bool):
+                assert got is value, (stem, name)
+            else:
+                assert type(got) is float and got == float(value), (stem, name)
+    assert conf_dir is params.conf_dir  # compose re-exports the engine's
+
+
+def test_preset_errors_name_the_choices(tmp_path, monkeypatch):
+    """Unknown names, a file of another kind, unknown fields and non-numbers are refused with one line."""
+    with pytest.raises(ValueError, match=r"^clock preset 'hydrogen_maser' is unknown: choose one of "
+                                         r"cs_fountain, rb_compact, sr_optical$"):
+        clock.AtomicClock.preset("hydrogen_maser")
+    with pytest.raises(ValueError, match=r"^clock preset 'nv_single' is unknown \(nv_single.yaml is of kind "
+                                         r"nv_magnetometer\): choose one of cs_fountain, rb_compact, sr_optical$"):
+        clock.AtomicClock.preset("nv_single")
+    with pytest.raises(ValueError, match=r"^sensor preset 'nope' is unknown: choose one of accelerometer_navigation, "
+                                         r"cs_fountain, .*, sr_optical$"):
+        params.preset("sensor", "nope")
+    (tmp_path / "sensor").mkdir()
+    monkeypatch.setattr(params, "conf_dir", lambda: tmp_path)
+    for text, why in [("kind: clock\natom_numbr: 1e6\n", "AtomicClock has no field 'atom_numbr'"),
+                      ("kind: clock\natom_number: many\n", r"atom_number = 'many': not a number"),
+                      ("kind: clock\natom_number: true\n", r"atom_number = True: not a number"),
+                      ("kind: sundial\n", "kind 'sundial' is not a registered sensor")]:
+        (tmp_path / "sensor" / "bad.yaml").write_text(text)
+        with pytest.raises(ValueError, match=why):
+            params.preset("sensor", "bad")
+    (tmp_path / "sensor" / "bad.yaml").write_text("kind: clock\natom_number: 2e5\nramsey_time_s: 1\n")
+    assert params.preset("sensor", "bad") == clock.AtomicClock(atom_number=2e5, ramsey_time_s=1.0)
 
 
 BAD = {

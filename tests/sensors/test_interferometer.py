@@ -13,7 +13,7 @@ from kqjax.sensors.interferometer import AtomAccelerometer, AtomGyroscope
 def test_gravimeter_phase_and_shot_noise():
     """Phi = k_eff g T^2 with k_eff = 4 pi/lambda (Peters, Chung & Chu, Metrologia 38, 25, 2001): Cs at
     852.347 nm, T = 160 ms gives ~3.7e6 rad; shot noise per shot 1/(C sqrt(N) k_eff T^2)."""
-    g = ai.ACCELEROMETER_PRESETS["gravimeter_peters2001"]
+    g = AtomAccelerometer.preset("gravimeter_peters2001")
     k = 4 * math.pi / 852.347e-9
     assert float(g.phase()) == pytest.approx(k * 9.80665 * 0.16 ** 2, rel=1e-14)
     assert 3.6e6 < float(g.phase()) < 3.8e6
@@ -42,11 +42,11 @@ def test_acceleration_transfer_function():
 def test_sagnac_phase_forms_agree():
     """Phi = 2 k_eff v T^2 Omega = 2 m A Omega / hbar with A = hbar k_eff v T^2/m (Gustavson, Bouyer &
     Kasevich, PRL 78, 2046, 1997)."""
-    for gyro in ai.GYROSCOPE_PRESETS.values():
+    for gyro in map(AtomGyroscope.preset, ("gyroscope_atomic_beam", "gyroscope_cold_atom")):
         assert float(gyro.phase_from_area()) == pytest.approx(float(gyro.phase()), rel=1e-12)
         k = 4 * math.pi / (gyro.wavelength_nm * 1e-9)
         assert float(gyro.scale_factor) == pytest.approx(2 * k * gyro.atom_velocity_m_s * gyro.pulse_separation_s ** 2)
-    beam = ai.GYROSCOPE_PRESETS["atomic_beam"]
+    beam = AtomGyroscope.preset("gyroscope_atomic_beam")
     assert 1e-10 < float(beam.sensitivity) < 1e-8  # rad/s/sqrt(Hz), Gustavson et al. 2000 class
 
 
@@ -55,7 +55,7 @@ def test_simulated_allan_deviation(name):
     """Shot-by-shot Monte Carlo (projection noise at mid-fringe, aliased white vibration) reproduces the
     Allan variance (delta a_shot^2 + sigma_vib^2) T_c/tau within 5 EDF standard errors over 32 realisations
     (Peters et al. 2001; Cheinet et al. 2008)."""
-    sensor = ai.ACCELEROMETER_PRESETS[name]
+    sensor = AtomAccelerometer.preset(name)
     n_real = 32
     out = ai.simulate(sensor, jax.random.key(9), n_shots=1024, n_realisations=n_real)
     avar = np.asarray(out["adev"]) ** 2
@@ -71,7 +71,7 @@ def test_simulated_allan_deviation(name):
 def test_simulated_gyroscope():
     """Gyroscope Monte Carlo: rotation-rate Allan variance equals the shot-noise limit (1/(C sqrt(N) 2 k v T^2))^2
     T_c/tau within 5 EDF standard errors."""
-    gyro = ai.GYROSCOPE_PRESETS["cold_atom"]
+    gyro = AtomGyroscope.preset("gyroscope_cold_atom")
     out = ai.simulate(gyro, jax.random.key(2), n_shots=1024, n_realisations=32)
     avar, model = np.asarray(out["adev"]) ** 2, np.asarray(out["adev_model"]) ** 2
     se = model * np.sqrt(2 / np.asarray(out["edf"])) / math.sqrt(32)
@@ -85,6 +85,6 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="contrast"):
         AtomGyroscope(contrast=1.2).validate()
     with pytest.raises(ValueError, match="exceeds cycle_time_s"):
-        dataclasses.replace(ai.ACCELEROMETER_PRESETS["gravimeter_freier2016"], cycle_time_s=0.4).validate()
+        dataclasses.replace(AtomAccelerometer.preset("gravimeter_freier2016"), cycle_time_s=0.4).validate()
     with pytest.raises(ValueError, match="unknown"):
         AtomAccelerometer.preset("nope")

@@ -16,7 +16,7 @@ def test_nv_cw_odmr_sensitivity():
     """eta = (4/(3 sqrt 3)) h/(g mu_B) Delta_nu/(C sqrt(R)) (Degen, Reinhard & Cappellaro, RMP 89, 035002,
     2017; Dréau et al., PRB 84, 195204, 2011); a single NV with a 1 MHz line, 30 % contrast and 200 kcounts/s
     is in the 0.1-1 uT/sqrt(Hz) range quoted there."""
-    nv = mag.NV_PRESETS["single_nv"]
+    nv = NVMagnetometer.preset("nv_single")
     expected = 4 / (3 * math.sqrt(3)) * H / (2.0028 * MU_B) * 1e6 / (0.3 * math.sqrt(2e5))
     assert float(nv.sensitivity) == pytest.approx(expected, rel=1e-14)
     assert 1e-7 < expected < 1e-6
@@ -28,7 +28,7 @@ def test_nv_cw_odmr_sensitivity():
 def test_opm_spin_projection_and_photon_limits():
     """delta B = 1/(gamma sqrt(N T2 t)) and photon shot noise 1/(2 phi_0 gamma T2 sqrt(Phi t)) added in
     quadrature (Budker & Romalis, Nat. Phys. 3, 227, 2007)."""
-    opm = mag.OPM_PRESETS["rb_vapour_cell"]
+    opm = OpticallyPumpedMagnetometer.preset("opm_rb_vapour_cell")
     gamma = 2 * math.pi * 7.0e9
     sp = 1 / (gamma * math.sqrt(1e11 * 0.01))
     ph = 1 / (2 * 0.1 * gamma * 0.01 * math.sqrt(1e15))
@@ -36,7 +36,7 @@ def test_opm_spin_projection_and_photon_limits():
     assert float(opm.photon_shot_noise) == pytest.approx(ph, rel=1e-14)
     assert float(opm.sensitivity) == pytest.approx(math.hypot(sp, ph), rel=1e-14)
     assert float(opm.adev(4.0)) == pytest.approx(math.hypot(sp, ph) / 2, rel=1e-12)
-    serf = mag.OPM_PRESETS["serf_k"]
+    serf = OpticallyPumpedMagnetometer.preset("opm_serf_k")
     assert float(serf.sensitivity) < 1e-15  # sub-fT/sqrt(Hz) fundamental limit of a SERF magnetometer
 
 

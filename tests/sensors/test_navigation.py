@@ -105,7 +105,7 @@ def test_model_std_matches_closed_forms_without_schuler():
 
 @pytest.fixture(scope="module")
 def mc_run():
-    nav = nv.PRESETS["navigation_grade"]
+    nav = InertialNavigator.preset("imu_navigation_grade")
     return nav, nv.simulate(nav, jax.random.key(3), duration_s=1200.0, step_s=2.0, n_realisations=512,
                             n_time_points=6)
 
@@ -130,8 +130,8 @@ def test_monte_carlo_matches_model(mc_run):
 
 def test_presets_rank_as_expected():
     """Open-loop one-hour error: quantum < navigation grade < MEMS (IMU grades of Titterton & Weston)."""
-    errs = [float(nv.position_error_std_open_loop(nv.PRESETS[p], 3600.0)) for p in ("quantum", "navigation_grade",
-                                                                                     "mems")]
+    errs = [float(nv.position_error_std_open_loop(InertialNavigator.preset(p), 3600.0))
+            for p in ("imu_quantum", "imu_navigation_grade", "imu_mems")]
     assert errs[0] < errs[1] < errs[2]
     assert errs[0] < 100.0 and errs[2] > 1e5
 
@@ -142,8 +142,8 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="schuler"):
         InertialNavigator(schuler="yes").validate()
     with pytest.raises(ValueError, match="step_s"):
-        nv.simulate(nv.PRESETS["mems"], jax.random.key(0), step_s=0.0)
+        nv.simulate(InertialNavigator.preset("imu_mems"), jax.random.key(0), step_s=0.0)
     with pytest.raises(ValueError, match="duration_s"):
-        nv.simulate(nv.PRESETS["mems"], jax.random.key(0), duration_s=1.0, step_s=1.0)
+        nv.simulate(InertialNavigator.preset("imu_mems"), jax.random.key(0), duration_s=1.0, step_s=1.0)
     with pytest.raises(ValueError, match="unknown"):
         InertialNavigator.preset("gps")

@@ -1,59 +1,57 @@
-"""Fiber (or any fixed loss) times a log-normal fading factor with unit mean.
+"""Unit-mean log-normal fading factor X = exp(sigma z - sigma^2 / 2), z ~ N(0, 1).
 
-Realisations: eta = min(eta_f X, 1) with eta_f = 10^(-(alpha L + extra) / 10) the fiber's
-transmittance and X = exp(sigma z - sigma^2 / 2), z ~ N(0, 1), so that E[X] = 1 (a log-normal
-factor is the weak-turbulence model of free-space scintillation: Andrews & Phillips, *Laser Beam
-Propagation through Random Media*, 2nd ed., SPIE 2005; here it is a generic stand-in for any slow
-fading of a fixed-loss link). A transmittance cannot exceed 1, so realisations are capped at 1;
-the cap matters only when the loss is within a few sigma (in nepers) of 0 dB.
+The weak-turbulence model of free-space scintillation (Andrews & Phillips, *Laser Beam
+Propagation through Random Media*, 2nd ed., SPIE 2005), and a generic stand-in for any slow
+fading of a link: it multiplies any channel's loss (a channel caps realisations at 1).
+Scintillation index exp(sigma^2) - 1.
 
-``sample(key, shape)`` is reparameterised: for a fixed key it is a differentiable function of the
-channel's fields, which is what the optimiser's fading-averaged objectives need (the same key at
-every step gives common random numbers).
+``sample_log`` is reparameterised: for a fixed key it is a differentiable function of sigma, which
+the optimiser's fading-averaged objectives need (the same key at every step gives common random
+numbers). Expectations use Gauss-Hermite quadrature in z (``QUADRATURE_NODES`` nodes; exact for
+polynomials in z of degree < 2 x nodes). Where the channel's cap at transmittance 1 is within
+reach, the realisations above it are one node at the cap, with weight 1 - Phi(z_c), and those
+below it Gauss-Legendre nodes in z on (-12, z_c) weighted by the normal density: the kink of the
+cap is then a node boundary, not inside the rule (the mass below z = -12 is 2e-33).
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import ndtr
 
 from kqjax.engine.params import component, param
-from kqjax.links.channels.fiber import Fiber
+from kqjax.links.base import Factor
 
-_LN10_10 = math.log(10.0) / 10.0
+QUADRATURE_NODES = 64
+_Z, _W = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
+_W = _W / _W.sum()
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
 
 
-@component("channel", "lognormal_fading")
-@dataclasses.dataclass(frozen=True)
-class LognormalFading(Fiber):
+@component("fading", "lognormal")
+class LognormalFading(Factor):
     sigma: float = param(0.3, ge=0, le=5, long_name="standard deviation of ln(fading factor)")
 
-    fading = True
-
-    def log_mean_transmittance(self):
-        """ln eta_f: the fiber's transmittance in nepers (no underflow at any loss)."""
-        return -_LN10_10 * self.loss_db()
+    random = True
 
     def from_normal(self, z):
-        """Transmittance for standard-normal draws ``z``: min(eta_f exp(sigma z - sigma^2/2), 1)."""
-        log_eta = self.log_mean_transmittance() + self.sigma * z - 0.5 * self.sigma**2
-        return jnp.exp(jnp.minimum(log_eta, 0.0))
+        """ln X for standard-normal draws ``z``: sigma z - sigma^2 / 2."""
+        return self.sigma * z - 0.5 * self.sigma**2
 
-    def sample(self, key, shape=()):
-        """Transmittance realisations (one per block or per fading sample)."""
+    def sample_log(self, key, t, shape=()):
         return self.from_normal(jax.random.normal(key, shape, jnp.float64))
 
-    def transmittance(self):
-        """Expected transmittance E[min(eta_f X, 1)] = eta_f Phi(c - sigma) + 1 - Phi(c).
-
-        With c = (-ln eta_f + sigma^2 / 2) / sigma the value of z at which eta_f X = 1; equals
-        eta_f when the cap is never reached (c >> 1) and when sigma = 0.
-        """
-        a = self.log_mean_transmittance()
+    def quadrature(self, ceiling=jnp.inf):
+        """(ln X at the nodes, weights); realisations with ln X above ``ceiling`` merged into one
+        node at it."""
         s = jnp.where(self.sigma > 0, self.sigma, 1.0)
-        c = (-a + 0.5 * s**2) / s
-        capped = jnp.exp(a) * ndtr(c - s) + ndtr(-c)
-        return jnp.where(self.sigma > 0, capped, jnp.exp(a))
+        z_c = jnp.minimum((ceiling + 0.5 * s**2) / s, 40.0)
+        capped = (self.sigma > 0) & (z_c < 7.5)  # above: 1 - Phi(z_c) < 4e-14
+        half = (z_c + 12.0) / 2.0
+        z = -12.0 + half * (jnp.asarray(_GL_X) + 1.0)
+        below = half * jnp.asarray(_GL_W) * jnp.exp(-0.5 * z**2) / jnp.sqrt(2.0 * jnp.pi)
+        x = jnp.where(capped, jnp.append(self.from_normal(z), ceiling),
+                      jnp.append(self.from_normal(jnp.asarray(_Z)), 0.0))
+        w = jnp.where(capped, jnp.append(below, ndtr(-z_c)), jnp.append(jnp.asarray(_W), 0.0))
+        return x, w

@@ -46,11 +46,36 @@ class ThresholdDetectors:
         """
         return -avail * jnp.expm1(jnp.log1p(-dark) - self.efficiency * photons)
 
+    def detected(self, photons):
+        """Mean number of photons detected, eta_D m, for a mean ``photons`` at the detector."""
+        return self.efficiency * photons
+
+    def free_click(self, photons):
+        """Click probability of one always-available detector with its own dark counts (no
+        afterpulses): 1 - (1 - p_d) exp(-eta_D m)."""
+        return self.click(photons, self.dark_count_prob, 1.0)
+
+    def pair_click(self, photons):
+        """P(either detector of the pair clicks) for a Poisson mean ``photons`` shared between
+        them, free detectors with their own dark counts: 1 - (1 - p_d)^2 exp(-eta_D m). The mean
+        click rate that :meth:`effective` takes."""
+        return -jnp.expm1(2.0 * jnp.log1p(-self.dark_count_prob) - self.efficiency * photons)
+
+    def split(self, photons):
+        """(mean photons at the correct detector, at the wrong one): ((1 - e_d) m, e_d m)."""
+        return (1.0 - self.misalignment) * photons, self.misalignment * photons
+
     def outcomes(self, photons, dark, avail):
         """(P correct, P error, P none) for a sifted pulse with mean ``photons`` at Bob."""
-        c = self.click((1.0 - self.misalignment) * photons, dark, avail)
-        w = self.click(self.misalignment * photons, dark, avail)
-        return pair_outcomes(c, w)
+        right, wrong = self.split(photons)
+        return pair_outcomes(self.click(right, dark, avail), self.click(wrong, dark, avail))
+
+    def sample_clicks(self, u_photon, u_avail, u_dark, photons, dark, avail):
+        """Clicks of one detector, pulse by pulse, from three uniforms per pulse: a click needs
+        the detector to be available (``u_avail < a``) and a photon detected
+        (``u_photon < 1 - exp(-eta_D m)``) or a dark count (``u_dark < p_d'``)."""
+        detected = u_photon < -jnp.expm1(-self.efficiency * photons)
+        return (u_avail < avail) & (detected | (u_dark < dark))
 
     def single_photon(self, eta, dark, avail):
         """(Y1, e1 Y1): yield and error of a one-photon pulse over transmittance ``eta``."""

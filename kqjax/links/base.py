@@ -1,0 +1,218 @@
+"""The interfaces of a link's components: channels (and their loss factors) and protocols.
+
+A **protocol** declares its structure, as a diffrax solver declares the terms it needs:
+
+- ``GROUPS``: the component groups it runs on, besides ``protocol`` itself: the source(s), the
+  channels (``ARMS``) and the detectors. Two-arm protocols name their arms ``channel_a`` and
+  ``channel_b`` (and ``detector_a``/``detector_b`` when each side detects);
+- ``PARTIES`` and ``TOPOLOGY``: who holds what (``"alice -> bob"``, ``"alice <- source -> bob"``,
+  ``"alice -> charlie <- bob"``);
+- ``SETTINGS``: the per-pulse classes the parties choose (intensity, basis, ...), drawn with
+  :meth:`Protocol.setting_probabilities`; ``MEASURED`` says for which of them the outcome is drawn
+  at all (a pulse whose bases differ is discarded at sifting and needs no detection draw);
+- ``OUTCOMES``: what a measured pulse gives, with probabilities
+  :meth:`Protocol.outcome_probabilities` per setting, given each arm's transmittance.
+
+The engine (:mod:`kqjax.links.link`) draws, per block of pulses, the settings as one multinomial
+and the outcomes of each measured setting as another (count level), or every pulse with
+:meth:`Protocol.sample_events` (event level), never knowing which protocol runs. The protocol's
+:meth:`Protocol.estimate` turns counts (or expected counts) into rates.
+
+A **channel** is a chain of loss factors, composed like optax's ``chain``: its transmittance is
+the product of the factors' (the sum of their logs, in nepers, so that 1000 km never underflow).
+A factor is deterministic (fiber attenuation, a fixed loss) or random with unit mean (fading); any
+factor may depend on the time ``t`` in seconds. The engine asks a channel for its expected
+transmittance at ``t``, for realisations at ``t`` (one per block of pulses), and for the
+expectation of a function of the transmittance over the fading (:meth:`Channel.expect`), which is
+how the asymptotic rate of a fading link is defined.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from kqjax.engine.params import component
+from kqjax.links.protocols.bounds import plob
+
+_LN10_10 = math.log(10.0) / 10.0
+
+
+def db_to_nepers(loss_db):
+    """ln(eta) of a loss in dB: -ln(10)/10 * loss."""
+    return -_LN10_10 * loss_db
+
+
+# ----------------------------------------------------------------------------- loss factors
+
+
+class Factor:
+    """One multiplicative loss factor of a channel (a registered component).
+
+    Deterministic factors implement :meth:`log_gain`. Random factors (``random = True``) have
+    unit mean and also implement :meth:`sample_log` (reparameterised: a differentiable function
+    of the fields for a fixed key) and :meth:`quadrature` (nodes and weights of ln of the factor,
+    for expectations). ``time_varying = True`` when :meth:`log_gain` depends on ``t``.
+    """
+
+    random = False
+    time_varying = False
+
+    def log_gain(self, t):
+        """ln of the deterministic part of the factor at time ``t`` (nepers)."""
+        return jnp.zeros_like(jnp.asarray(t, jnp.float64))
+
+    def sample_log(self, key, t, shape=()):
+        """ln of random realisations of the factor at time ``t``."""
+        return jnp.broadcast_to(self.log_gain(t), shape)
+
+    def quadrature(self, ceiling=jnp.inf):
+        """(ln factor at the nodes [K], weights [K] summing to 1) of the factor's distribution;
+        realisations whose ln exceeds ``ceiling`` may be merged into a node at the ceiling."""
+        return jnp.zeros(1), jnp.ones(1)
+
+
+@component("fading", "none")
+class NoFading(Factor):
+    """No fading: the factor is 1."""
+
+
+# ----------------------------------------------------------------------------- channels
+
+
+class Channel:
+    """A channel (a registered component) whose transmittance is the product of its factors.
+
+    Subclasses implement :meth:`factors` (a tuple of :class:`Factor`), built from their own
+    fields. Realisations are capped at transmittance 1.
+    """
+
+    def factors(self) -> tuple:
+        raise NotImplementedError
+
+    @property
+    def random(self) -> bool:
+        """Whether realisations differ from block to block (the channel fades)."""
+        return any(f.random for f in self.factors())
+
+    @property
+    def time_varying(self) -> bool:
+        """Whether the transmittance depends on the time (a run then keeps counts per slot)."""
+        return any(f.time_varying for f in self.factors())
+
+    def log_transmittance(self, t=0.0):
+        """ln of the transmittance without fading at time ``t`` (nepers: no underflow)."""
+        return sum(f.log_gain(t) for f in self.factors())
+
+    def loss_db(self, t=0.0):
+        """Loss without fading, in dB."""
+        return -self.log_transmittance(t) / _LN10_10
+
+    def sample(self, key, t=0.0, shape=()):
+        """Transmittance realisations at time ``t``: min(prod of factor realisations, 1)."""
+        keys = jax.random.split(key, len(self.factors()))
+        log_eta = sum(f.sample_log(k, t, shape) for f, k in zip(self.factors(), keys))
+        return jnp.exp(jnp.minimum(log_eta, 0.0))
+
+    def nodes(self, t=0.0):
+        """(transmittances [K], weights [K]) whose weighted sums are expectations over the fading.
+
+        Product rule over the random factors' quadratures; one node for a channel without fading.
+        A single random factor is told where the cap at 1 lies, so that its rule can put the kink
+        of the cap on a node boundary.
+        """
+        log_eta = jnp.atleast_1d(self.log_transmittance(t))
+        w = jnp.ones(1)
+        random = [f for f in self.factors() if f.random]
+        for f in random:
+            if f.random:
+                x, v = f.quadrature(-log_eta[0]) if len(random) == 1 else f.quadrature()
+                log_eta = (log_eta[:, None] + x[None, :]).reshape(-1)
+                w = (w[:, None] * v[None, :]).reshape(-1)
+        return jnp.exp(jnp.minimum(log_eta, 0.0)), w
+
+    def expect(self, fn, t=0.0):
+        """E[fn(eta)] over the fading at time ``t`` (``fn`` maps a scalar to a pytree)."""
+        eta, w = self.nodes(t)
+        vals = jax.vmap(fn)(eta)
+        return jax.tree_util.tree_map(lambda v: jnp.tensordot(w, v, axes=1), vals)
+
+    def transmittance(self, t=0.0):
+        """Expected transmittance E[eta(t)]."""
+        return self.expect(lambda e: e, t)
+
+
+# ----------------------------------------------------------------------------- protocols
+
+
+class Protocol:
+    """A QKD (or entanglement) protocol: declared structure, outcome model and estimator.
+
+    ``parts`` below is the dict ``{group: component}`` of the groups in ``GROUPS``; ``eta`` is a
+    dict ``{arm: transmittance}`` over ``ARMS``. Methods call the components' methods, never their
+    fields. Estimators take counts (exact integers from a run, or expected values; only ratios
+    and the total matter) and return rates per pulse sent.
+    """
+
+    GROUPS: tuple[str, ...] = ("source", "channel", "detector")
+    ARMS: tuple[str, ...] = ("channel",)
+    PARTIES: tuple[str, ...] = ("alice", "bob")
+    TOPOLOGY: str = "alice -> bob"
+    SETTINGS: tuple[str, ...] = ()
+    MEASURED: tuple[bool, ...] = ()
+    OUTCOMES: tuple[str, ...] = ()
+    COORDS: dict = {}
+    """Extra dataset coordinates of the estimator's outputs: ``{dim: (labels...)}``."""
+    VARIABLES: dict = {}
+    """Estimator outputs stored in datasets: ``{name: (extra dims, units, long name)}``; must hold
+    ``key_rate`` (bit/pulse, >= 0) and ``qber``."""
+    LABEL: str = ""
+    """Short name for plots and tables (``decoy BB84``)."""
+
+    def source(self, parts):
+        """The component that sets the pulse clock (its ``rep_rate_hz()``)."""
+        return parts["source"]
+
+    def rep_rate_hz(self, parts):
+        return self.source(parts).rep_rate_hz()
+
+    def setting_probabilities(self, parts):
+        """P(setting) per pulse, [S]."""
+        raise NotImplementedError
+
+    def outcome_probabilities(self, parts, eta):
+        """P(outcome | setting), [S, O]; rows of settings not ``MEASURED`` are ignored."""
+        raise NotImplementedError
+
+    def sample_events(self, key, n, parts, eta):
+        """(setting [n], outcome [n]) int32 of ``n`` pulses drawn one by one (event level)."""
+        raise NotImplementedError
+
+    def estimate(self, sent, counts, parts, eta):
+        """Rates from ``sent`` [S] and ``counts`` [S, O]: a dict holding ``VARIABLES`` and
+        ``key_rate_signed`` (the rate before clipping at 0, for optimisers)."""
+        raise NotImplementedError
+
+    def probabilities(self, parts, eta):
+        """(P(setting) [S], P(setting, outcome) [S, O]) per pulse sent, unmeasured rows zero."""
+        ps = self.setting_probabilities(parts)
+        po = self.outcome_probabilities(parts, eta)
+        mask = jnp.asarray(self.MEASURED, bool)[:, None]
+        return ps, jnp.where(mask, ps[:, None] * po, 0.0)
+
+    def margin_scale(self, parts):
+        """A positive scale of the rate: where there is no key, ``key_rate_signed`` over this is a
+        margin that does not vanish with the probabilities of the key-carrying settings."""
+        return 1.0
+
+    def alice_bob_transmittance(self, eta):
+        """Transmittance between the two users: the product over the arms."""
+        out = 1.0
+        for arm in self.ARMS:
+            out = out * eta[arm]
+        return out
+
+    def bound(self, eta):
+        """PLOB repeaterless bound on the Alice-Bob transmittance, bit per pulse."""
+        return plob(self.alice_bob_transmittance(eta))

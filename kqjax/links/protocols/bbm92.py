@@ -1,0 +1,237 @@
+"""Entanglement-based QKD (BBM92) with a parametric down-conversion source between Alice and Bob.
+
+The source (:class:`kqjax.links.sources.spdc.SPDCSource`) sends one photon of each pair through
+``channel_a`` to Alice and the other through ``channel_b`` to Bob. Each party measures in Z with
+probability p_z (X otherwise) on a pair of threshold detectors (``detector_a``, ``detector_b``);
+Bob flips his bit so that the ideal outcomes agree. Settings: bases agree (sifted) or differ
+(discarded, not drawn). Outcomes of a sifted pulse: bits agree, bits differ, no coincidence.
+
+Model, exact for any number of pairs. The pairs of the two pair modes, K_1 and K_2, are i.i.d.
+(thermal or Poisson, see the source). In a basis both parties measure, a photon of pair mode 1
+belongs to detector 0 at both sides and one of mode 2 to detector 1 (the polarisation-entangled
+state is invariant under joint rotations, so this holds in Z and in X). Each photon of side
+X = A, B is detected with probability t_X = eta_X eta_D,X, at its own detector with probability
+t_X (1 - e_X) and at the other one with t_X e_X (the detector's ``split``: independent misrouting,
+e.g. finite extinction of the polarising beam splitter), independently of all others. A detector
+clicks if it is available (probability a_X, dead time) and detects a photon or a dark count
+(probability p_X, afterpulses included, as in :class:`ThresholdDetectors`); a double click at a
+side gives a random bit. With S_d the event 'detector d silent' and S_T = all of T silent,
+  P(S_TA and S_TB, always available) = (1-p_A)^|TA| (1-p_B)^|TB| prod_j G((1 - w_A,j)(1 - w_B,j)),
+where w_X,j is the probability that one photon of pair mode j is detected in T_X, and G the pair
+number's generating function (source). The outcome probabilities follow, without cancellation:
+  Q = P_A P_B + sum_{TA,TB} pi_A(TA) pi_B(TB) (1-p_A)^|TA| (1-p_B)^|TB| D(TA, TB),
+  C = P(agree) - P(differ) = a_A a_B (1-p_A)(1-p_B) sum_{dA,dB} s(dA) s(dB) D({dA}, {dB}),
+with P_X = a_X (1 - a_X) [K_0 + K_1] + a_X^2 K_01 the probability that side X clicks (K_T: some
+detector of T clicks, always available), pi_X(T) = a_X^|T| (1 - a_X)^(2-|T|), s(1) = 1, s(0) = -1 and
+D = prod_j G(z_A,j z_B,j) - prod_j G(z_A,j) G(z_B,j) (z = 1 - w) from the source's
+``pgf_covariance`` (C also holds E[S_A1 - S_A0] E[S_B1 - S_B0], zero for this symmetric
+source). Then P(agree) = (Q + C)/2, P(differ) = (Q - C)/2, P(no coincidence) = 1 - Q.
+Dead time and afterpulses enter through the detectors' ``effective`` at the mean click
+probability of a free detector (mean-field, as for BB84); with bases that differ C = 0.
+
+Against Ma, Fung, Lo, PRA 76, 012307 (2007): thermal source, Y_0X = 1 - (1 - p_X)^2, no dead time,
+  Q_lambda = 1 - (1-Y0A)/(1+eta_A lambda)^2 - (1-Y0B)/(1+eta_B lambda)^2
+             + (1-Y0A)(1-Y0B)/(1+eta_A lambda+eta_B lambda-eta_A eta_B lambda)^2        (exact),
+  E_lambda Q_lambda = Q_lambda/2 - 2 (1/2 - e_d) eta_A eta_B lambda (1+lambda)
+             / [(1+eta_A lambda)(1+eta_B lambda)(1+eta_A lambda+eta_B lambda-eta_A eta_B lambda)],
+with eta_X = t_X and 1 - 2 e_d = (1 - 2 e_A)(1 - 2 e_B). Here C is exactly (1-p_A)(1-p_B) times
+theirs when e_A = e_B = 0 (a dark count beside a photon click makes a double click); with
+misrouting the two differ only through events with >= 3 photons detected at one side.
+
+Key rate per pulse sent (basis-independent source, Koashi-Preskill; Ma, Fung, Lo 2007):
+  R = q Q_lambda [1 - f h2(E_lambda) - h2(E_lambda)],   q = p_z^2 + (1 - p_z)^2,
+from the gain and QBER estimated from the counts; ``key_rate`` is max(R, 0). Visibility
+V = 1 - 2 E and the CHSH value it gives, S = 2 sqrt(2) V.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+
+from kqjax.engine.params import component, param
+from kqjax.links.base import Protocol
+from kqjax.links.protocols.bb84_decoy import h2
+
+_SUBSETS = ((0,), (1,), (0, 1))
+_SIDES = (("channel_a", "detector_a"), ("channel_b", "detector_b"))
+
+
+def detection_split(detector, eta):
+    """(w_right, w_wrong): probability that one photon sent into an arm of transmittance ``eta``
+    is detected at its own detector, at the other one: the detected fraction eta_D eta divided by
+    the detector's ``split``."""
+    return detector.split(detector.detected(eta))
+
+
+@component("protocol", "bbm92")
+class BBM92(Protocol):
+    f_ec: float = param(1.16, ge=1, le=3, long_name="error-correction inefficiency")
+    p_z: float = param(0.5, gt=0, lt=1, long_name="probability of the Z basis (each party)")
+
+    GROUPS = ("source", "channel_a", "channel_b", "detector_a", "detector_b")
+    ARMS = ("channel_a", "channel_b")
+    PARTIES = ("source", "alice", "bob")
+    TOPOLOGY = "alice <- source -> bob"
+    SETTINGS = ("bases agree", "bases differ")
+    MEASURED = (True, False)
+    OUTCOMES = ("bits agree", "bits differ", "no coincidence")
+    COORDS = {}
+    VARIABLES = {
+        "key_rate": ((), "bit/pulse", "secret key rate per pulse"),
+        "qber": ((), "1", "quantum bit error rate of coincidences, sifted"),
+        "coincidence_probability": ((), "1", "coincidence probability per sifted pulse Q_lambda"),
+        "visibility": ((), "1", "visibility V = 1 - 2 E"),
+        "chsh": ((), "1", "CHSH value of the visibility, 2 sqrt(2) V"),
+    }
+    LABEL = "BBM92"
+
+    # ------------------------------------------------------------------ structure
+
+    def sifting(self):
+        """q = p_z^2 + (1 - p_z)^2: both parties choose the same basis."""
+        return self.p_z**2 + (1.0 - self.p_z) ** 2
+
+    def setting_probabilities(self, parts):
+        """[q, 1 - q]."""
+        q = self.sifting()
+        return jnp.stack(jnp.broadcast_arrays(q, 1.0 - q), -1)
+
+    def margin_scale(self, parts):
+        """q: R / q = Q_lambda [1 - f h2(E) - h2(E)] does not vanish with the sifting."""
+        return self.sifting()
+
+    # ------------------------------------------------------------------ model
+
+    def photon_weights(self, parts, eta):
+        """Per side, [2 pair modes, 2 detectors]: probability that one photon of pair mode j is
+        detected at detector d (mode j belongs to detector j)."""
+        out = []
+        for arm, det in _SIDES:
+            right, wrong = detection_split(parts[det], eta[arm])
+            out.append(jnp.stack([jnp.stack([right, wrong]), jnp.stack([wrong, right])]))
+        return out
+
+    def detector_states(self, parts, eta):
+        """Per side, (p', a) of its detectors at the mean click probability R of a free detector,
+        R = 1 - (1 - p_d) G(1 - w_right) G(1 - w_wrong)."""
+        source = parts["source"]
+        states = []
+        for (arm, det), w in zip(_SIDES, self.photon_weights(parts, eta)):
+            detector = parts[det]
+            log_silent = jnp.log1p(-detector.free_click(0.0)) + source.log_pgf(w[0, 0]) + source.log_pgf(w[0, 1])
+            states.append(detector.effective(-jnp.expm1(log_silent), source.rep_rate_hz()))
+        return states
+
+    def coincidences(self, parts, eta):
+        """(Q, C): coincidence probability and P(agree) - P(differ) of a sifted pulse."""
+        source = parts["source"]
+        weights = self.photon_weights(parts, eta)
+        states = self.detector_states(parts, eta)
+
+        def w_of(side, subset):  # [2 modes]: photon detected somewhere in ``subset``
+            w = weights[side]
+            return sum(w[:, d] for d in subset)
+
+        def log_silent(side, subset):  # one side alone, always available
+            dark = states[side][0]
+            w = w_of(side, subset)
+            return len(subset) * jnp.log1p(-dark) + source.log_pgf(w[0]) + source.log_pgf(w[1])
+
+        def covariance(sa, sb):  # D(TA, TB): P(TA and TB silent) minus the product, no dark counts
+            wa, wb = w_of(0, sa), w_of(1, sb)
+            both = [jnp.exp(source.log_pgf(wa[j] + wb[j] - wa[j] * wb[j])) for j in range(2)]
+            apart = [jnp.exp(source.log_pgf(wa[j]) + source.log_pgf(wb[j])) for j in range(2)]
+            excess = [source.pgf_covariance(wa[j], wb[j]) for j in range(2)]
+            return excess[0] * both[1] + apart[0] * excess[1]
+
+        p_side, click = [], []
+        for side in range(2):
+            avail = states[side][1]
+            k = {s: -jnp.expm1(log_silent(side, s)) for s in _SUBSETS}
+            click.append(k)
+            p_side.append(avail * (1.0 - avail) * (k[(0,)] + k[(1,)]) + avail**2 * k[(0, 1)])
+        (dark_a, avail_a), (dark_b, avail_b) = states
+        cov = 0.0
+        for sa, sb in itertools.product(_SUBSETS, _SUBSETS):
+            pi = (avail_a ** len(sa) * (1.0 - avail_a) ** (2 - len(sa))
+                  * avail_b ** len(sb) * (1.0 - avail_b) ** (2 - len(sb)))
+            dark = jnp.exp(len(sa) * jnp.log1p(-dark_a) + len(sb) * jnp.log1p(-dark_b))
+            cov = cov + pi * dark * covariance(sa, sb)
+        q = p_side[0] * p_side[1] + cov
+        corr = 0.0
+        for da, db in itertools.product((0, 1), (0, 1)):
+            corr = corr + (2 * da - 1) * (2 * db - 1) * covariance((da,), (db,))
+        corr = avail_a * avail_b * (1.0 - dark_a) * (1.0 - dark_b) * corr
+        # E[D_A] E[D_B], D_X = S_X1 - S_X0: zero for the symmetric source, kept for exactness
+        bias = [states[s][1] * (click[s][(0,)] - click[s][(1,)]) for s in range(2)]
+        return q, corr + bias[0] * bias[1]
+
+    def outcome_probabilities(self, parts, eta):
+        """[2, 3]: bases agree ((Q + C)/2, (Q - C)/2, 1 - Q); bases differ (Q/2, Q/2, 1 - Q)."""
+        q, c = self.coincidences(parts, eta)
+        agree = jnp.stack([0.5 * (q + c), 0.5 * (q - c), 1.0 - q])
+        differ = jnp.stack([0.5 * q, 0.5 * q, 1.0 - q])
+        return jnp.stack([agree, differ])
+
+    def sample_events(self, key, n, parts, eta):
+        """Setting and outcome of each of ``n`` pulses, drawn pulse by pulse: the parties' bases,
+        the pairs of each pair mode (source), which of a side's detectors the photons of each mode
+        reach (each photon at its own detector, the other one or lost, independently: the
+        pattern is drawn from its distribution given the number of photons), availability and
+        dark counts of every detector, random bits of double clicks. With bases that differ
+        Bob's bit is independent of Alice's."""
+        k_src, k_u = jax.random.split(key)
+        pairs = parts["source"].sample_pairs(k_src, (n,))
+        weights = self.photon_weights(parts, eta)
+        states = self.detector_states(parts, eta)
+        u = jax.random.uniform(k_u, (17, n), jnp.float64)
+        agree = (u[0] < self.p_z) == (u[1] < self.p_z)
+        bits, clicked = [], []
+        for side in range(2):
+            w = weights[side]
+            hit = [jnp.zeros(n, bool), jnp.zeros(n, bool)]
+            for j in range(2):
+                right, wrong = w[j, j], w[j, 1 - j]
+                k = pairs[j]
+                none = jnp.power(1.0 - right - wrong, k)
+                no_right = jnp.power(1.0 - right, k)
+                no_wrong = jnp.power(1.0 - wrong, k)
+                v = u[2 + 2 * side + j]
+                got_wrong = (v >= none) & (v < no_right) | (v >= no_right + no_wrong - none)
+                got_right = v >= no_right
+                hit[j] = hit[j] | got_right
+                hit[1 - j] = hit[1 - j] | got_wrong
+            dark, avail = states[side]
+            c = [(u[6 + 4 * side + 2 * d] < avail) & (hit[d] | (u[7 + 4 * side + 2 * d] < dark)) for d in range(2)]
+            coin = u[14 + side] < 0.5
+            bits.append(jnp.where(c[0] & c[1], coin, c[1]))
+            clicked.append(c[0] | c[1])
+        bob = jnp.where(agree, bits[1], u[16] < 0.5)
+        outcome = jnp.where(clicked[0] & clicked[1], jnp.where(bits[0] == bob, 0, 1), 2)
+        return jnp.where(agree, 0, 1).astype(jnp.int32), outcome.astype(jnp.int32)
+
+    # ------------------------------------------------------------------ estimator
+
+    def estimate(self, sent, counts, parts, eta):
+        """Rates from sent [2] and counts [2, 3] (integers from a run, or expected values):
+        Q = coincidences / sifted pulses, E = differing bits / coincidences,
+        R = (sifted / sent) Q [1 - f h2(E) - h2(E)]."""
+        s = jnp.asarray(sent, jnp.float64)
+        c = jnp.asarray(counts, jnp.float64)[0]
+        total = jnp.maximum(jnp.sum(s), 1e-300)
+        coinc = c[0] + c[1]
+        gain = coinc / jnp.maximum(s[0], 1e-300)
+        qber = jnp.where(coinc > 0, c[1] / jnp.maximum(coinc, 1e-300), 0.0)
+        rate = coinc / total * (1.0 - self.f_ec * h2(qber) - h2(qber))
+        visibility = 1.0 - 2.0 * qber
+        return {
+            "key_rate": jnp.maximum(rate, 0.0),
+            "key_rate_signed": rate,
+            "qber": qber,
+            "coincidence_probability": gain,
+            "visibility": visibility,
+            "chsh": 2.0 * math.sqrt(2.0) * visibility,
+        }

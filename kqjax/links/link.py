@@ -67,10 +67,15 @@ class Link:
         return {arm: ch.transmittance(t) for arm, ch in self.channels().items()}
 
     def sample_transmittance(self, key, t=0.0) -> dict:
-        """One realisation of every arm's transmittance (independent arms)."""
+        """One realisation of every arm's transmittance (independent arms). An arm that neither
+        fades nor changes in time gives its one transmittance, so that what depends on it is
+        computed once per chunk, not once per block."""
         key = keys.stream(key, "fading")
-        return {arm: ch.sample(jax.random.fold_in(key, i), t)
-                for i, (arm, ch) in enumerate(self.channels().items())}
+        out = {}
+        for i, (arm, ch) in enumerate(self.channels().items()):
+            when = t if ch.time_varying else 0.0
+            out[arm] = ch.sample(jax.random.fold_in(key, i), when) if ch.random else ch.transmittance(when)
+        return out
 
     def probabilities(self, eta: dict):
         """(P(setting) [S], P(setting, outcome) [S, O]) per pulse at transmittances ``eta``."""
@@ -107,12 +112,22 @@ class Link:
         """Pulses of each setting in a block of ``n``: [S]."""
         return multinomial(keys.stream(key, "allocation"), n, self.protocol.setting_probabilities(self.parts))
 
+    def measured(self) -> np.ndarray:
+        """Indices of the settings whose outcomes are drawn, [M]."""
+        return np.flatnonzero(self.protocol.MEASURED)
+
+    def expand(self, counts):
+        """Counts [..., M, O] of the measured settings as [..., S, O] (zeros elsewhere)."""
+        s, o = self.shape()
+        full = jnp.zeros((*counts.shape[:-2], s, o), counts.dtype)
+        return full.at[..., self.measured(), :].set(counts)
+
     def block_counts(self, key, index, n, mode, sent=None):
-        """(sent [S], counts [S, O]) of block ``index`` of ``n`` pulses (``sent``: its settings, if
-        drawn already)."""
+        """(sent [S], counts [M, O] of the measured settings) of block ``index`` of ``n`` pulses
+        (``sent``: its settings, if drawn already)."""
         s, o = self.shape()
         eta = self.sample_transmittance(key, self.block_time(index))
-        measured = np.flatnonzero(self.protocol.MEASURED)
+        measured = self.measured()
         if mode == "event":
             setting, outcome = self.protocol.sample_events(keys.stream(key, "events"), keys.BLOCK,
                                                            self.parts, eta)
@@ -120,11 +135,10 @@ class Link:
             sent = jnp.zeros(s, jnp.int64).at[setting].add(valid)
             keep = valid * jnp.asarray(self.protocol.MEASURED, jnp.int64)[setting]
             counts = jnp.zeros(s * o, jnp.int64).at[setting * o + outcome].add(keep)
-            return sent, counts.reshape(s, o)
+            return sent, counts.reshape(s, o)[measured]
         sent = self.allocate(key, n) if sent is None else sent
         p = self.protocol.outcome_probabilities(self.parts, eta)[measured]
-        det = multinomial(keys.stream(key, "detection"), sent[measured], p)
-        return sent, jnp.zeros((s, o), jnp.int64).at[measured].set(det)
+        return sent, multinomial(keys.stream(key, "detection"), sent[measured], p)
 
 
 def _slot_sum(x, slot, slots: int):
@@ -156,7 +170,7 @@ def chunk_counts(link: Link, root, first, sizes, *, blocks: int, mode: str, shar
             sent, counts = jax.vmap(lambda k, i, n: lk.block_counts(k, i, n, mode))(ks, index, sizes)
         else:
             sent, counts = jax.vmap(lambda k, i, n, a: lk.block_counts(k, i, n, mode, a))(ks, index, sizes, alloc)
-        return reduce(sent), reduce(counts)
+        return reduce(sent), lk.expand(reduce(counts))
 
     if mode == "event":
         return jax.lax.map(lambda lk: per_point(lk, None), link)

@@ -270,11 +270,28 @@ def optimum_summary(ds, opt: str, dist: str, rows: int) -> str:
     return "\n".join([top, table(head, body)])
 
 
+def slot_summary(ds, rows: int) -> str:
+    """Per time slot: transmittance, key rate, QBER; then the whole run pooled."""
+    from kqjax.results.tables import table
+
+    head = ["time [s]", "transmittance", "key rate [bit/pulse]", "key rate [bit/s]", "QBER"]
+    qber = _key_class(ds, ds["qber"])
+    body = [[f"{float(ds['time_s'][i]):.4g}", f"{float(ds['transmittance'][i]):.3e}", f"{float(ds['key_rate'][i]):.3e}",
+             f"{float(ds['key_rate_bps'][i]):.3e}", f"{100 * float(qber[i]):.2f} %"] for i in pick(ds.sizes["time_s"], rows)]
+    return "\n".join([
+        f"{ds.attrs.get('protocol', '')} ({ds.attrs.get('topology', '')}), {ds.attrs['slots']} time slots of "
+        f"{ds.attrs['slot_s']:.4g} s", table(head, body),
+        f"all slots pooled: {float(ds['key_rate_pooled']):.3e} bit/pulse, {float(ds['key_rate_bps_pooled']):.3e} bit/s "
+        f"(asymptotic {float(ds['key_rate_asymptotic_pooled']):.3e} bit/pulse; no finite-size correction)"])
+
+
 def summary(ds, rows: int = 11) -> str:
     """A short table: swept field(s), key rate, QBER (of the key-carrying class), PLOB bound."""
     if optimum_dim(ds) and distance_dim(ds) and ds["key_rate_opt"].ndim == 1:
         return optimum_summary(ds, optimum_dim(ds), distance_dim(ds), rows)
     timed = "key_rate_pooled" in ds
+    if timed and ds["key_rate"].dims == ("time_s",):
+        return slot_summary(ds, rows)
     names = ("key_rate_pooled", "key_rate_bps_pooled", "qber", "plob_bound") if timed else \
         ("key_rate", "key_rate_bps", "qber", "plob_bound")
     cols = {"key_rate": ds[names[0]], "key_rate_bps": ds[names[1]], "qber": _key_class(ds, ds["qber"]),

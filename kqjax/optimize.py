@@ -289,7 +289,7 @@ def _evaluate_program(objective_fn):
 
 @functools.lru_cache(maxsize=32)
 def task_objective(task, name: str, kind: str, q: float, samples: int, seed: int = 0,
-                   prng: str = "threefry2x32"):
+                   prng: str = "threefry2x32", pulses: float | None = None):
     """``comps -> (surrogate, objective, mean, quantile)`` of a task's objective.
 
     ``task.objective_samples(name, comps, key, samples)`` gives the values at ``samples`` fading
@@ -299,6 +299,8 @@ def task_objective(task, name: str, kind: str, q: float, samples: int, seed: int
     key = keys.stream(keys.root_key(seed, prng), "fading")
 
     extra = {"pooled": True} if kind == "pooled" else {}
+    if pulses is not None and "pulses" in inspect.signature(task.objective_samples).parameters:
+        extra["pulses"] = float(pulses)  # the expected counts of the run (finite-size estimators)
 
     def objective_fn(comps):
         return statistic(task.objective_samples(name, comps, key, samples, **extra), kind, q)
@@ -349,7 +351,8 @@ def run(task, built, mode: str = "optimize"):
     comps = built.components
     fading = any(getattr(c, "random", False) for c in comps.values())
     n = s.samples if fading and s.statistic != "pooled" else 1
-    objective_fn = task_objective(task, s.objective, s.statistic, s.quantile, n, built.run.seed, built.run.prng)
+    objective_fn = task_objective(task, s.objective, s.statistic, s.quantile, n, built.run.seed, built.run.prng,
+                                  built.run.pulses)
     units, long_name = task.OBJECTIVES[s.objective]
     if not fading:
         how = ""

@@ -10,3 +10,4 @@ from kqjax.links.sources import twin_field  # noqa: F401
 from kqjax.links.protocols import bbm92  # noqa: F401
 from kqjax.links.sources import spdc  # noqa: F401
 from kqjax.links.channels import transmittance_table  # noqa: F401
+from kqjax.links.channels import satellite  # noqa: F401

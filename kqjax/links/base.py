@@ -194,6 +194,11 @@ class Protocol:
         ``key_rate_signed`` (the rate before clipping at 0, for optimisers)."""
         raise NotImplementedError
 
+    def asymptotic_rate(self, sent, counts, parts, eta):
+        """The key rate of infinitely many pulses from expected counts (any scale): the estimator's
+        ``key_rate`` unless a finite-size analysis must be switched off for it."""
+        return self.estimate(sent, counts, parts, eta)["key_rate"]
+
     def probabilities(self, parts, eta):
         """(P(setting) [S], P(setting, outcome) [S, O]) per pulse sent, unmeasured rows zero."""
         ps = self.setting_probabilities(parts)

@@ -101,8 +101,7 @@ class Link:
         transmittance and the PLOB bound at time ``t``."""
         eta = self.mean_transmittance(t)
         ps, po = self.expected_probabilities(t)
-        out = self.protocol.estimate(ps, po, self.parts, eta)
-        return {"key_rate_asymptotic": out["key_rate"],
+        return {"key_rate_asymptotic": self.protocol.asymptotic_rate(ps, po, self.parts, eta),
                 "transmittance": self.protocol.alice_bob_transmittance(eta),
                 "plob_bound": self.protocol.bound(eta)}
 
@@ -215,15 +214,16 @@ def slot_rates(link: Link, sent, counts, nodes, weights, pulses):
     proto, parts = link.protocol, link.parts
 
     def per_slot(s, c, p1, p2, e):
-        return {**proto.estimate(s, c, parts, e), "key_rate_asymptotic": proto.estimate(p1, p2, parts, e)["key_rate"],
+        return {**proto.estimate(s, c, parts, e), "key_rate_asymptotic": proto.asymptotic_rate(p1, p2, parts, e),
                 "transmittance": proto.alice_bob_transmittance(e), "plob_bound": proto.bound(e)}
 
     per = jax.vmap(per_slot)(sent, counts, ps, po, eta)
     w = pulses / jnp.maximum(jnp.sum(pulses), 1.0)
     eta_run = {arm: w @ v for arm, v in eta.items()}
     pooled = proto.estimate(sent.sum(0), counts.sum(0), parts, eta_run)
-    asym = proto.estimate(jnp.tensordot(w, ps, 1), jnp.tensordot(w, po, 1), parts, eta_run)
-    return {**per, "key_rate_pooled": pooled["key_rate"], "key_rate_asymptotic_pooled": asym["key_rate"],
+    asym = proto.asymptotic_rate(jnp.tensordot(w, ps, 1), jnp.tensordot(w, po, 1), parts, eta_run)
+    pooled_extra = {f"{k}_pooled": pooled[k] for k in ("secret_key_bits",) if k in pooled}
+    return {**per, **pooled_extra, "key_rate_pooled": pooled["key_rate"], "key_rate_asymptotic_pooled": asym,
             "transmittance_pooled": proto.alice_bob_transmittance(eta_run)}
 
 

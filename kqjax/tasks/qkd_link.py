@@ -80,7 +80,35 @@ def check(cfg, built):
         if not np.all(rep == rep.reshape(-1)[0]):
             raise ConfigError("source.rep_rate_mhz", message="source.rep_rate_mhz: cannot be swept over a "
                               "channel that changes in time (the time slots need one clock)")
+        window = time_window(link)
+        if window is not None:  # a pass: the pulses sent follow from its time window
+            pulses = int(np.ceil(window * float(rep.reshape(-1)[0])))
+            if pulses < 1:
+                raise ConfigError("channel", message="channel: the pass never rises above its mask")
+            import dataclasses
+
+            built = dataclasses.replace(built, run=dataclasses.replace(built.run, pulses=pulses))
     return built
+
+
+def time_window(link) -> float | None:
+    """The longest time window of the arms that have one (a pass), s; None if none has."""
+    spans = [np.max(np.asarray(ch.window_s())) for ch in link.channels().values() if hasattr(ch, "window_s")]
+    return float(max(spans)) if spans else None
+
+
+def describe(link, times) -> dict:
+    """Per-slot quantities the channels report (``describe(t)``: elevation, range, loss, ...):
+    ``{name: (array [G, T], units, long name)}``, names prefixed by the arm on two-arm links."""
+    out = {}
+    for arm, ch in link.channels().items():
+        if not hasattr(ch, "describe"):
+            continue
+        meta = {k: v[1:] for k, v in jax.tree_util.tree_map(lambda x: x[0], ch).describe(0.0).items()}
+        vals = jax.jit(jax.vmap(lambda c: jax.vmap(lambda t: {k: v[0] for k, v in c.describe(t).items()})(times)))(ch)
+        prefix = "" if len(link.channels()) == 1 else f"{arm}_"
+        out.update({prefix + k: (np.asarray(v), *meta[k]) for k, v in vals.items()})
+    return out
 
 
 def link_of(components: dict) -> Link:
@@ -114,10 +142,13 @@ OBJECTIVES = {
 }
 
 
-def objective_samples(name: str, components: dict, key, samples: int, pooled: bool = False):
+def objective_samples(name: str, components: dict, key, samples: int, pooled: bool = False,
+                      pulses: float = 1.0):
     """The objective at ``samples`` transmittance realisations drawn with ``key`` (one value, at
     the expected transmittance, if no channel fades; one value, the estimator on the expected
-    counts over the fading, if ``pooled``). Differentiable in every field.
+    counts over the fading, if ``pooled``). The estimator sees the expected counts of ``pulses``
+    pulses (what a finite-size analysis needs; other estimators do not depend on the scale).
+    Differentiable in every field.
 
     Where there is key this is the asymptotic key rate; where there is none it is the (negative)
     rate over the protocol's ``margin_scale`` (for decoy BB84 the GLLP bracket
@@ -134,11 +165,13 @@ def objective_samples(name: str, components: dict, key, samples: int, pooled: bo
     def objective(rate):
         return jnp.where(rate > 0, scale * rate, rate / margin)
 
+    def signed(ps, po, eta):
+        return objective(protocol.estimate(pulses * ps, pulses * po, parts, eta)["key_rate_signed"])
+
     if pooled or not link.fading:
-        ps, po = link.expected_probabilities()
-        return objective(protocol.estimate(ps, po, parts, mean_eta)["key_rate_signed"])[None]
+        return signed(*link.expected_probabilities(), mean_eta)[None]
     etas = jax.vmap(link.sample_transmittance)(jax.random.split(key, samples))
-    return jax.vmap(lambda e: objective(protocol.estimate(*link.probabilities(e), parts, e)["key_rate_signed"]))(etas)
+    return jax.vmap(lambda e: signed(*link.probabilities(e), e))(etas)
 
 
 def bb84_reference(components: dict, size: int):
@@ -223,6 +256,13 @@ def run(built):
     slots = out["slots"]
     ds = assemble(out, variables(link.protocol, slots is not None), built.grid, coords=coords(link.protocol, slots))
     ds.attrs["protocol"] = type(link.protocol).kind
+    if slots is not None:
+        for name, (values, units, long_name) in describe(link, jnp.asarray(slots.times)).items():
+            ds[name] = (built.grid.dims() + ("time_s",), built.grid.unflatten(values), {"units": units, "long_name": long_name})
+        window = [np.asarray(ch.window_s()) for ch in link.channels().values() if hasattr(ch, "window_s")]
+        if window:
+            ds["pass_duration_s"] = (built.grid.dims(), built.grid.unflatten(np.broadcast_to(window[0], (built.grid.size,))),
+                                     {"units": "s", "long_name": "time above the elevation mask"})
     ds = analyse(ds, built)
     cls = type(link.protocol)
     attrs = {"pulses": r.pulses, "pulses_done": out["pulses_done"], "complete": out["complete"],

@@ -191,6 +191,10 @@ BAD = {
     "negative_distance": (["distance_km=-3", "channel.length_km=0"], "distance_km", "-3"),
     "missing_table": (["experiment=bb84_table", "channel.path=missing.csv"], "channel.path", "no such file"),
     "no_table_given": (["experiment=bb84_table"], "channel.path", "required"),
+    "negative_altitude": (["experiment=satellite_pass", "channel.altitude_km=-5"], "channel.altitude_km", "-5"),
+    "mask_above_90": (["experiment=satellite_pass", "channel.mask_deg=95"], "channel.mask_deg", "95"),
+    "mask_above_the_pass": (["experiment=satellite_pass", "channel.mask_deg=40", "channel.max_elevation_deg=30"],
+                            "channel.mask_deg", "40"),
 }
 
 

@@ -56,3 +56,19 @@ def test_transmittance_table_keeps_time_slots(tmp_path):
     assert ds["time_s"].attrs["units"] == "s" and "key_rate_pooled" in ds
     assert int(ds["sent"].sum()) == 2 * 10**8
     assert "time slots" in out
+
+
+def test_satellite_pass(tmp_path):
+    """A 500 km LEO downlink pass: per-slot elevation, range, loss and key rate along time_s, the
+    pass duration, and the pulses sent following from it (pass duration x repetition rate)."""
+    ds, out, _ = run(tmp_path, "experiment=satellite_pass", "channel.max_elevation_deg=50", "run.slot_s=20")
+    for name in ("elevation_deg", "range_km", "loss_db", "key_rate_bps", "fried_parameter_m"):
+        assert ds[name].dims == ("time_s",) and ds[name].attrs["units"], name
+    duration = float(ds["pass_duration_s"])
+    assert 250 < duration < 600
+    assert int(ds["sent"].sum()) == int(np.ceil(duration * 1e8))
+    el = ds["elevation_deg"].values
+    assert 10 <= el.min() < 15 and 45 < el.max() <= 50
+    # the loss is lowest near the highest elevation, and the key rate highest there
+    assert int(np.argmin(ds["loss_db"].values)) == int(np.argmax(el)) == int(np.argmax(ds["key_rate_bps"].values))
+    assert float(ds["key_rate_pooled"]) > 0 and "time slots" in out

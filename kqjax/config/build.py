@@ -150,7 +150,7 @@ def check_group(group: str, node, kind_group: str | None = None) -> Checked:
         try:
             data = cls.load(values)
         except ValueError as err:
-            name = next(k for k, sp in fields.items() if sp.text)
+            name = getattr(err, "field", None) or next(k for k, sp in fields.items() if sp.text)
             raise ConfigError(f"{group}.{name}", message=f"{group}.{name}={values[name]}: {err}") from None
     return Checked(cls, values, data)
 

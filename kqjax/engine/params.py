@@ -31,7 +31,7 @@ class Spec:
     choices: tuple | None = None
     static: bool = False
     integer: bool = False
-    text: bool = False
+    text: str = ""  # a free text field: what it holds ("a file path", "a UTC time")
 
     @staticmethod
     def _num(x: float) -> str:
@@ -39,7 +39,7 @@ class Spec:
 
     def allowed(self) -> str:
         if self.text:
-            return "a file path"
+            return self.text
         if self.choices is not None:
             return "one of " + ", ".join(map(str, self.choices))
         kind = "an integer" if self.integer else "a number"
@@ -75,7 +75,7 @@ class Spec:
 
 def param(default: Any, *, unit: str = "1", long_name: str = "", ge: float | None = None,
           gt: float | None = None, le: float | None = None, lt: float | None = None,
-          choices: tuple | None = None, static: bool = False, integer: bool = False, text: bool = False) -> Any:
+          choices: tuple | None = None, static: bool = False, integer: bool = False, text: str = "") -> Any:
     """Declare a component field with its default, bounds and unit."""
     spec = Spec(
         unit=unit,
@@ -85,7 +85,7 @@ def param(default: Any, *, unit: str = "1", long_name: str = "", ge: float | Non
         lo_open=gt is not None,
         hi_open=lt is not None,
         choices=choices,
-        static=static or choices is not None or text,
+        static=static or choices is not None or bool(text),
         integer=integer,
         text=text,
     )
@@ -139,7 +139,7 @@ def component(group: str, kind: str) -> Callable[[type], type]:
     """Class decorator: frozen dataclass + pytree + registry entry ``(group, kind)``."""
 
     def wrap(cls: type) -> type:
-        if not dataclasses.is_dataclass(cls):
+        if "__dataclass_fields__" not in cls.__dict__:  # a subclass of a dataclass needs its own
             cls = dataclasses.dataclass(frozen=True)(cls)
         data, meta = [], []
         for f in dataclasses.fields(cls):

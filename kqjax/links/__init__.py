@@ -11,3 +11,4 @@ from kqjax.links.protocols import bbm92  # noqa: F401
 from kqjax.links.sources import spdc  # noqa: F401
 from kqjax.links.channels import transmittance_table  # noqa: F401
 from kqjax.links.channels import satellite  # noqa: F401
+from kqjax.links.channels import tle_pass  # noqa: F401

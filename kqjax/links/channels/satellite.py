@@ -1,8 +1,9 @@
 """A satellite pass: downlink or uplink between a LEO satellite and a ground telescope.
 
-Geometry from :mod:`kqjax.links.channels.orbit` (circular orbit of ``altitude_km``, a pass of
-highest elevation ``max_elevation_deg``, the run's time window the part of the pass above
-``mask_deg``, t = 0 at rise). The link budget at slant range d and elevation theta is a product of
+Geometry from :mod:`kqjax.links.channels.orbit` (``satellite``: circular orbit of ``altitude_km``,
+a pass of highest elevation ``max_elevation_deg``) or from a TLE (``satellite_tle``,
+:mod:`kqjax.links.channels.tle_pass`); the run's time window is the part of the pass above
+``mask_deg``, t = 0 at rise. The link budget at slant range d and elevation theta is a product of
 factors (Bourgoin et al., New J. Phys. 15, 023006, 2013, Sec. 4):
 
 - diffraction and pointing: a Gaussian beam of waist w0 = D_T / 2 (``transmitter_aperture_m``)
@@ -26,6 +27,8 @@ more (about 10-20 dB here) for the same apertures.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 
 from kqjax.engine.params import component, param, part
@@ -46,11 +49,11 @@ class PassLoss(Factor):
         return self.channel.log_budget(t)
 
 
-@component("channel", "satellite")
-class SatellitePass(Channel):
+@dataclasses.dataclass(frozen=True)
+class PassLink(Channel):
+    """The link budget of a pass; subclasses give the geometry (``geometry(t)``, ``window_s()``)."""
+
     direction: str = param("downlink", choices=("downlink", "uplink"), long_name="link direction")
-    altitude_km: float = param(500.0, gt=150, le=40000, unit="km", long_name="circular orbit altitude")
-    max_elevation_deg: float = param(70.0, gt=0, le=90, unit="deg", long_name="highest elevation of the pass")
     mask_deg: float = param(10.0, ge=0, lt=90, unit="deg", long_name="elevation mask")
     wavelength_nm: float = param(785.0, ge=300, le=2000, unit="nm", long_name="wavelength")
     transmitter_aperture_m: float = param(0.3, gt=0, le=10, unit="m", long_name="transmitter aperture diameter")
@@ -62,34 +65,16 @@ class SatellitePass(Channel):
     extra_loss_db: float = param(3.0, ge=0, le=100, unit="dB", long_name="extra loss (receiver optics, coupling)")
     fading: Factor = part("fading", "none")
 
-    @staticmethod
-    def relations(v: dict) -> list[tuple[str, str]]:
-        return [("mask_deg", "must be < channel.max_elevation_deg (the pass must rise above the mask)")] \
-            if (v["mask_deg"] >= v["max_elevation_deg"]).any() else []
-
     def factors(self):
         return (PassLoss(self), FixedLoss(self.extra_loss_db), self.fading)
 
-    # ------------------------------------------------------------------ geometry
-
-    def _altitude_m(self):
-        return self.altitude_km * 1e3
-
-    def half_window_s(self):
-        """Time from the rise above the mask to the highest elevation, s."""
-        return orbit.pass_half_duration(self._altitude_m(), jnp.radians(self.max_elevation_deg),
-                                        jnp.radians(self.mask_deg))
+    def geometry(self, t):
+        """(elevation rad, slant range m) at time ``t`` s from the rise above the mask."""
+        raise NotImplementedError
 
     def window_s(self):
         """Duration of the pass above the mask, s: the run's time window."""
-        return 2.0 * self.half_window_s()
-
-    def geometry(self, t):
-        """(elevation rad, slant range m) at time ``t`` s from the rise above the mask."""
-        psi = orbit.pass_angle(t - self.half_window_s(), self._altitude_m(), jnp.radians(self.max_elevation_deg))
-        return orbit.elevation(psi, self._altitude_m()), orbit.slant_range(psi, self._altitude_m())
-
-    # ------------------------------------------------------------------ link budget
+        raise NotImplementedError
 
     def fried_parameter_m(self, t):
         """r0 along the slant path at the wavelength: r0_zenith (lambda/500 nm)^(6/5) sin(theta)^(3/5)."""
@@ -120,7 +105,38 @@ class SatellitePass(Channel):
     def describe(self, t) -> dict:
         """Per-time quantities for datasets: {name: (value, units, long name)}."""
         theta, d = self.geometry(t)
-        return {"elevation_deg": (jnp.degrees(theta), "deg", "elevation of the satellite"),
+        return {**self.extra_description(t),"elevation_deg": (jnp.degrees(theta), "deg", "elevation of the satellite"),
                 "range_km": (d / 1e3, "km", "slant range"),
                 "loss_db": (self.loss_db(t), "dB", "channel loss (expected, without fading)"),
                 "fried_parameter_m": (self.fried_parameter_m(t), "m", "Fried parameter along the slant path")}
+
+    def extra_description(self, t) -> dict:
+        return {}
+
+
+@component("channel", "satellite")
+class SatellitePass(PassLink):
+    """A pass of a circular orbit of ``altitude_km`` with highest elevation ``max_elevation_deg``."""
+
+    altitude_km: float = param(500.0, gt=150, le=40000, unit="km", long_name="circular orbit altitude")
+    max_elevation_deg: float = param(70.0, gt=0, le=90, unit="deg", long_name="highest elevation of the pass")
+
+    @staticmethod
+    def relations(v: dict) -> list[tuple[str, str]]:
+        return [("mask_deg", "must be < channel.max_elevation_deg (the pass must rise above the mask)")] \
+            if (v["mask_deg"] >= v["max_elevation_deg"]).any() else []
+
+    def _altitude_m(self):
+        return self.altitude_km * 1e3
+
+    def half_window_s(self):
+        """Time from the rise above the mask to the highest elevation, s."""
+        return orbit.pass_half_duration(self._altitude_m(), jnp.radians(self.max_elevation_deg),
+                                        jnp.radians(self.mask_deg))
+
+    def window_s(self):
+        return 2.0 * self.half_window_s()
+
+    def geometry(self, t):
+        psi = orbit.pass_angle(t - self.half_window_s(), self._altitude_m(), jnp.radians(self.max_elevation_deg))
+        return orbit.elevation(psi, self._altitude_m()), orbit.slant_range(psi, self._altitude_m())

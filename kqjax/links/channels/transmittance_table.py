@@ -83,7 +83,7 @@ class TableLoss(Factor):
 
 @component("channel", "transmittance_table")
 class TransmittanceTable(Channel):
-    path: str = param("", text=True, long_name="CSV file: time_s and transmittance or loss_db")
+    path: str = param("", text="a file path", long_name="CSV file: time_s and transmittance or loss_db")
     fading: Factor = part("fading", "none")
     time_s: object = dataclasses.field(default=None, metadata={"data": True})
     log_eta: object = dataclasses.field(default=None, metadata={"data": True})

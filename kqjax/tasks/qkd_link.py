@@ -391,9 +391,35 @@ def plots(ds, directory) -> list:
     fig = curves(shown, series, x=x, title=title,
                  ylabel="secret key rate [bit/pulse]", markers=marks)
     written = [write_figure(fig, f"{directory}/key_rate.png")]
+    if "elevation_deg" in ds and ds["elevation_deg"].dims == ("time_s",):
+        written.append(write_figure(pass_figure(ds, label), f"{directory}/pass.png"))
     if opt and dist:
         written.append(write_figure(optimum_figure(ds, opt, dist, label), f"{directory}/optimum.png"))
     return written
+
+
+def pass_figure(ds, label: str):
+    """A pass: loss against elevation (rising and setting), and the key rate along the pass."""
+    import matplotlib.pyplot as plt
+
+    from kqjax.results.plots import label as axis_label
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
+    rising = np.arange(ds.sizes["time_s"]) <= int(ds["elevation_deg"].argmax())
+    for part, style in ((rising, "-"), (~rising, "--")):
+        left.plot(ds["elevation_deg"].values[part], ds["loss_db"].values[part], style,
+                  label="rising" if style == "-" else "setting")
+    left.set(xlabel=axis_label(ds["elevation_deg"]), ylabel=axis_label(ds["loss_db"]), title="channel loss")
+    y = np.where(ds["key_rate_bps"] > 0, ds["key_rate_bps"], np.nan)
+    right.plot(ds["time_s"], y, "o-", ms=3, label=f"{label}, per slot")
+    right.axhline(float(ds["key_rate_bps_pooled"]), color="k", ls=":", lw=1, label="whole pass pooled")
+    right.set(yscale="log", xlabel=axis_label(ds["time_s"]), ylabel=axis_label(ds["key_rate_bps"]),
+              title=f"pass of {float(ds['pass_duration_s']):.0f} s above the mask")
+    for ax in (left, right):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def at_optimum(ds, opt: str):

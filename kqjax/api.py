@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,6 +58,14 @@ def execute(cfg, output_dir=None, prepared=None):
     task, built = prepared or prepare(cfg)
     mode = cfg.get("mode", "simulate")
     start = time.perf_counter()
+    if mode == "simulate" and cfg.get("task") == "qkd_link":
+        hours = estimate_hours(built)
+        if hours > 1.0:
+            points = built.grid.size
+            about = f"{hours:.{1 if hours < 10 else 0}f} h ({built.run.pulses:.3g} pulses x {points} point" + \
+                ("s" if points != 1 else "")
+            print(f"kqjax: this run will take about {about}); Ctrl-C stops it and keeps what is done",
+                  file=sys.stderr, flush=True)
     if mode == "simulate":
         ds, extra = task.run(built)
         plots = task.plots
@@ -69,6 +79,63 @@ def execute(cfg, output_dir=None, prepared=None):
         written.append(write_dataset(ds, output_dir / "results.nc"))
         written.extend(plots(ds, output_dir))
     return ds, written
+
+
+# Rough seconds per pulse of a Monte Carlo run on one CPU core: a + b x (sweep points), by sampling
+# mode (decoy BB84 over fiber on a busy 2-core x86-64 machine: count mode about 6e10 pulses/s at one
+# point, 9e10 pulse-points/s at 51; other protocols and machines differ by a factor of a few). On a
+# GPU a run is taken to be 100 times faster than on 8 cores (a guess: it only decides whether to warn).
+_SECONDS_PER_PULSE = {"count": (1.5e-11, 2.3e-11), "event": (4e-7, 3e-8)}
+
+
+def estimate_hours(built) -> float:
+    """Rough duration of the Monte Carlo of ``built`` in hours (pulses x points and a throughput
+    typical of the device), for the warning before a long run."""
+    import jax
+
+    from kqjax.engine.driver import default_workers
+
+    a, b = _SECONDS_PER_PULSE.get(built.run.mode, _SECONDS_PER_PULSE["count"])
+    if jax.default_backend() == "cpu":
+        cores = built.run.workers or default_workers()
+        cores = max(1, min(cores, default_workers()))
+    else:
+        cores = 800
+    return float(built.run.pulses) * (a + b * built.grid.size) / cores / 3600.0
+
+
+def check_output_dir(path, create: bool = True) -> Path:
+    """Make sure ``path`` is (``create``: becomes) a directory that files can be written into,
+    before any work: else a one-line :class:`ConfigError` ``output directory PATH: reason``.
+
+    Without ``create`` nothing is made: its nearest existing parent must be a writable directory.
+    """
+    path = Path(path)
+
+    def refuse(reason: str):
+        return ConfigError("output_dir", str(path), message=f"output directory {path}: {reason}")
+
+    def why(err: OSError) -> str:
+        text = err.strerror or type(err).__name__
+        return text[:1].lower() + text[1:]
+
+    probe = path  # the directory written into: ``path``, or its nearest existing parent
+    while not probe.exists() and probe != probe.parent and not probe.is_symlink():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise refuse("not a directory" if probe == path else f"{probe} is not a directory")
+    if create and probe != path:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise refuse(f"cannot create it: {why(err)}") from None
+        probe = path
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise refuse(f"cannot write into {probe}: {why(err)}") from None
+    return path
 
 
 def summary(task, ds) -> str:
@@ -95,9 +162,13 @@ def run(overrides=(), config_name: str = DEFAULT_CONFIG, output_dir=None):
     >>> ds = kqjax.run(["channel.length_km=[0,50,100]", "run.pulses=1e9"])
     >>> ds = kqjax.run(["experiment=optimize_decoy"])   # optimal mu, nu at 0-200 km
 
-    Files are written only when ``output_dir`` is given. Bad input raises
-    :class:`kqjax.config.errors.ConfigError` before any work.
+    Files are written only when ``output_dir`` is given (created if needed). Bad input, and an
+    output directory that cannot be written, raise :class:`kqjax.config.errors.ConfigError` before
+    any work.
     """
     cfg = compose(overrides, config_name)
-    ds, _ = execute(cfg, output_dir)
+    prepared = prepare(cfg)
+    if output_dir is not None:
+        check_output_dir(output_dir)
+    ds, _ = execute(cfg, output_dir, prepared=prepared)
     return ds

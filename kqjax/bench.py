@@ -7,8 +7,8 @@ same model, all in the same run on the same machine:
 - NumPy count: per block of 65536 pulses, multinomials drawn as chains of conditional binomials
   (``numpy.random.Generator.binomial`` on whole arrays, as kqjax draws them) in the same two
   stages as kqjax (Alice's and Bob's choices once per block, then each sweep point's detections),
-  from the link's 12 (intensity, outcome) probabilities (taken from ``Link.probabilities``, so the
-  model is identical), vectorised over blocks and sweep points;
+  from the link's 21 class probabilities (per intensity: Z and X outcomes, bases differ; taken
+  from ``Link.probabilities``, so the model is identical), vectorised over blocks and sweep points;
 - NumPy event: pulse by pulse, vectorised NumPy, the same per-pulse physics as
   ``DecoyBB84.sample_events`` (10 uniforms per pulse).
 
@@ -76,8 +76,9 @@ def link_probabilities(link):
 
 def classes(sent, counts, measured) -> np.ndarray:
     """Per point, one count per class: the outcomes of each measured setting, and the pulses of
-    each unmeasured one, in setting order: [G, C] (decoy BB84: per intensity correct, error, no
-    click, bases differ)."""
+    each unmeasured one, in setting order: [G, C] (decoy BB84: per intensity the correct, error
+    and no-click outcomes of both-Z pulses, the same of both-X pulses, and the pulses whose bases
+    differ: 21 classes)."""
     cols = [counts[:, s] if m else sent[:, s, None] for s, m in enumerate(measured)]
     return np.concatenate(cols, -1)
 
@@ -164,11 +165,13 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
 
     Per pulse: the intensity class, both bases, the photons reaching each detector (correct and
     wrong, after misalignment), dead-time availability and dark counts of each detector, and a
-    random bit on a double click. Returns int64 class counts [G, 12] (see :func:`classes`).
+    random bit on a double click. Returns int64 class counts [G, 21] in the layout of
+    :func:`classes`: per intensity k, class 7 k + outcome (both Z), 7 k + 3 + outcome (both X),
+    7 k + 6 (bases differ).
     """
     rng = np.random.default_rng(seed)
     g = params["eta"].shape[0]
-    total = np.zeros((g, 12), np.int64)
+    total = np.zeros((g, 21), np.int64)
     for i in range(g):
         cum = np.cumsum(params["class_p"][i])
         inten = params["intensities"][i]
@@ -180,7 +183,7 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
             left -= n
             u = rng.random((10, n))
             k = (u[0] >= cum[0]).astype(np.int64) + (u[0] >= cum[1])
-            sifted = (u[1] < p_z) == (u[2] < p_z)
+            z_a, z_b = u[1] < p_z, u[2] < p_z
             m = inten[k] * (eta * eff)
             photon_c = u[3] < -np.expm1(-(1.0 - e_d) * m)
             photon_w = u[4] < -np.expm1(-e_d * m)
@@ -189,8 +192,8 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
             coin = u[9] < 0.5
             outcome = np.where(click_c & click_w, np.where(coin, 1, 0),
                                np.where(click_c, 0, np.where(click_w, 1, 2)))
-            idx = 4 * k + np.where(sifted, outcome, 3)
-            total[i] += np.bincount(idx, minlength=12)
+            idx = 7 * k + np.where(z_a & z_b, outcome, np.where(~z_a & ~z_b, 3 + outcome, 6))
+            total[i] += np.bincount(idx, minlength=21)
     return total
 
 

@@ -182,6 +182,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (seconds), for tests")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
+    try:
+        import allantools  # noqa: F401  (the reference this benchmark measures against)
+    except ImportError as err:  # an install without the test extra
+        why = (str(err) or type(err).__name__).splitlines()[0]
+        print(f"kqjax-bench-sensors: error: allantools is needed ({why}): pip install 'kqjax[test]' "
+              "(or pip install allantools)", file=sys.stderr)
+        return 2
     for name in ("samples",):
         for v in getattr(args, name) or ():
             if v < 64:

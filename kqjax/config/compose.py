@@ -7,6 +7,9 @@ from kqjax.config.errors import ConfigError
 from kqjax.engine.params import conf_dir  # also imported from here (cli, tests)
 
 DEFAULT_CONFIG = "config"
+SWEEP_FORMS = ("a list [a,b,...], linspace:start:stop:num, logspace:start_exp:stop_exp:num, "
+               "geomspace:start:stop:num or arange:start:stop[:step]")
+"""What a sweep inside one run may be written as (the forms of :func:`kqjax.engine.grid.parse_values`)."""
 
 
 def compose(overrides=(), config_name: str = DEFAULT_CONFIG, hydra_config: bool = False):
@@ -15,6 +18,7 @@ def compose(overrides=(), config_name: str = DEFAULT_CONFIG, hydra_config: bool 
     from hydra.core.global_hydra import GlobalHydra
 
     overrides = list(overrides)
+    check_group_lists(overrides)
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:
@@ -54,9 +58,12 @@ def translate(err: Exception, overrides, config_name: str) -> ConfigError:
     if m:  # Hydra's override grammar: name the override, say how to write it
         key, value = m.group(1).lstrip("+~"), m.group(2)
         fn = re.match(r"\s*(linspace|logspace|geomspace|arange)\s*\((.*)\)\s*$", value)
+        other = re.match(r"\s*([A-Za-z_]\w*)\s*\(", value)
         if fn:
             colon = ":".join(a.strip() for a in fn.group(2).split(","))
             why = f"write {fn.group(1)}:{colon} (Hydra reads unquoted parentheses as its own functions)"
+        elif other and "Unknown function" in text:
+            why = f"no range '{other.group(1)}'; a sweep is {SWEEP_FORMS}"
         elif "Ambiguous value" in text or "requires --multirun" in text:
             why = "a sweep across runs needs -m; to sweep inside one run write a list [a,b,...] or a range"
         else:
@@ -95,3 +102,65 @@ def expand_multirun(overrides) -> list[list[str]]:
         raise translate(err, overrides, DEFAULT_CONFIG) from None
     batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
     return [list(job) for batch in batches for job in batch]
+
+
+def check_group_lists(overrides) -> None:
+    """Refuse a list given for a config group (``detector=[snspd,gys]``): Hydra would merge the
+    presets silently; running each one is a multirun (``-m detector=snspd,gys``)."""
+    if not any("=[" in o for o in overrides):
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception:
+        return  # composing reports it
+    for o in parsed:
+        group = o.key_or_group
+        if o.is_hydra_override() or o.is_delete() or not (conf_dir() / group).is_dir():
+            continue
+        value = o.value()
+        if isinstance(value, list):
+            key = o.get_key_element().lstrip("+~")
+            shown = o.get_value_string()
+            each = ",".join(o._get_value_element_as_str(v) for v in value)
+            raise ConfigError(key, shown, message=f"{key}={shown}: a config group takes one preset; "
+                                                  f"to run each of them write -m {key}={each}")
+
+
+def check_new_keys(overrides, config_name: str = DEFAULT_CONFIG) -> None:
+    """Refuse a top-level key that the config does not have, added with ``+`` (``+foo=bar``),
+    unless it is ``hydra.*``: nothing would read it."""
+    adds = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if not key.startswith("+"):
+            continue
+        key = key.lstrip("+")
+        name, _, package = key.partition("@")
+        top = re.split(r"[./]", package or name)[0]
+        if top and top != "hydra" and not top.startswith("_"):
+            adds.append((o, key, value, top))
+    if not adds:
+        return
+    try:
+        known = list(compose([o for o in overrides if o not in {a[0] for a in adds}], config_name).keys())
+    except ConfigError:
+        return  # the overrides need each other: composing with all of them is what was checked
+    for _, key, value, top in adds:
+        if top not in known:
+            raise ConfigError(top, value, message=f"{key}={value}: unknown option {top}; "
+                                                  f"allowed: {', '.join(map(str, known))}")
+
+
+def explain_sweep(err: ConfigError) -> ConfigError:
+    """A numeric field given a word with colons or parentheses (``lnspace:0:250:51``, a typo in a
+    range): the same line, naming the forms a sweep may take."""
+    value = err.value
+    if not isinstance(value, str) or not str(err.allowed).startswith(("a number", "an integer")):
+        return err
+    m = re.match(r"\s*([A-Za-z_]\w*)\s*[:(]", value)
+    if not m:
+        return err
+    return ConfigError(err.field, value, err.allowed,
+                       message=f"{err}; or a sweep: {SWEEP_FORMS} (no range '{m.group(1)}')")

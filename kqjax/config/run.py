@@ -9,6 +9,27 @@ from kqjax.engine.params import param, specs
 DEFAULT_CHUNK = {"count": 2**28, "event": 2**20}
 
 
+class _YamlBool:
+    """A boolean choice shown as the config writes it (``true``/``false``, not ``True``/``False``):
+    equal to the bool (and to what equals it), so a choice check accepts the config's value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = bool(value)
+
+    def __eq__(self, other):
+        return other.value == self.value if isinstance(other, _YamlBool) else other == self.value
+
+    def __hash__(self):
+        return hash(self.value)
+
+    def __repr__(self):
+        return "true" if self.value else "false"
+
+    __str__ = __repr__
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
     seed: int = param(0, ge=0, lt=2**32, integer=True, long_name="random seed")
@@ -21,7 +42,8 @@ class RunSettings:
     prng: str = param("threefry2x32", choices=PRNG_IMPLS, long_name="JAX PRNG implementation")
     slot_s: float = param(1.0, gt=0, le=1e6, unit="s",
                           long_name="time slot over a channel that changes in time (whole blocks)")
-    progress: object = param("auto", choices=("auto", True, False), long_name="progress bar")
+    progress: object = param("auto", choices=("auto", _YamlBool(True), _YamlBool(False)),
+                             long_name="progress bar")
 
     @property
     def chunk(self) -> int:

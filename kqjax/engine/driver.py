@@ -8,14 +8,23 @@ cores); memory depends on the chunk size and ``workers`` only. The step sees blo
 results depend neither on the chunk size nor on ``workers``. A KeyboardInterrupt stops the
 walk; the counts of the chunks finished before the first unfinished one are returned with
 ``complete=False``.
+
+A stop can also be asked for with :func:`request_stop` (what a signal handler does, e.g. the
+command line's for SIGINT and SIGTERM): the loop checks the flag while it waits for a chunk and
+after each one, so a Ctrl-C is never lost (a KeyboardInterrupt raised by a signal handler inside a
+garbage-collector callback, such as one of JAX's, is swallowed there). While the loop runs in the
+main thread with Python's default SIGINT handler, a Ctrl-C only sets that flag.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
 import os
+import signal
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable
 
 import jax
@@ -32,6 +41,46 @@ class Accumulated:
     pulses: int
     complete: bool
     seconds: float
+
+
+_STOP = threading.Event()
+_POLL_S = 0.1  # how often a wait for a chunk looks at the stop flag
+_loops = [0]  # accumulate loops started since reset_stop()
+
+
+def request_stop() -> None:
+    """Ask the running (or next) :func:`accumulate` to stop; safe in a signal handler."""
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
+
+
+def reset_stop() -> None:
+    """Clear the stop flag and the count of loops started (:func:`loops_started`)."""
+    _STOP.clear()
+    _loops[0] = 0
+
+
+def loops_started() -> int:
+    """How many :func:`accumulate` loops have started since :func:`reset_stop`: once one has, a
+    signal handler only needs to :func:`request_stop` (the loop stops and keeps what is done)."""
+    return _loops[0]
+
+
+def _on_sigint(signum, frame) -> None:
+    _STOP.set()
+
+
+def _result(fut: Future):
+    """``fut.result()``, looking at the stop flag while it waits (KeyboardInterrupt once set)."""
+    while True:
+        try:
+            return fut.result(timeout=0 if _STOP.is_set() else _POLL_S)
+        except FutureTimeout:
+            if _STOP.is_set():
+                raise KeyboardInterrupt from None
 
 
 def plan(total: int, chunk: int, block: int = BLOCK) -> tuple[int, int]:
@@ -84,16 +133,25 @@ def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
     running = collections.deque()
     acc, done = None, 0
     bar = _bar(total, progress, desc)
+    _loops[0] += 1
+    own = None  # Python's default SIGINT handler, replaced by the flag while the loop runs
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        own = signal.signal(signal.SIGINT, _on_sigint)
     try:
+        if _STOP.is_set():
+            raise KeyboardInterrupt
         first = next(firsts, None)
         if first is not None:  # the first chunk alone: it compiles the step
             running.append(submit(first))
         while running:
-            out, n = running.popleft().result()
+            out, n = _result(running.popleft())
             acc = out if acc is None else jax.tree_util.tree_map(np.add, acc, out)
             done += n
             if bar is not None:
                 bar.update(n)
+            if _STOP.is_set():
+                raise KeyboardInterrupt
             for first in firsts:
                 running.append(submit(first))
                 if len(running) >= workers:
@@ -109,6 +167,9 @@ def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
             pool.shutdown(wait=False, cancel_futures=True)
         if bar is not None:
             bar.close()
+        if own is not None:
+            signal.signal(signal.SIGINT, own)
+            _STOP.clear()  # only this loop's flag handler set it
     return Accumulated(acc, done, True, time.perf_counter() - start)
 
 

@@ -12,3 +12,4 @@ from kqjax.links.sources import spdc  # noqa: F401
 from kqjax.links.channels import transmittance_table  # noqa: F401
 from kqjax.links.channels import satellite  # noqa: F401
 from kqjax.links.channels import tle_pass  # noqa: F401
+from kqjax.links.channels import free_space  # noqa: F401  (with cn2_profile, turbulence, gamma_gamma, pointing)

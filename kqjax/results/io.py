@@ -1,4 +1,8 @@
-"""Atomic writing: a file appears whole or not at all (temporary file + rename)."""
+"""Atomic writing: a file appears whole or not at all (temporary file + rename).
+
+The file gets the mode of any newly created file (0666 less the umask), not the temporary
+file's 0600.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -16,10 +20,25 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, so that it is never changed)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_dataset(ds, path) -> Path:

@@ -15,7 +15,7 @@ import xarray as xr
 
 import kqjax.links  # noqa: F401  (registers the components)
 from kqjax.config.errors import ConfigError
-from kqjax.engine.params import registry
+from kqjax.engine.params import registry, specs
 from kqjax.links.link import Link, simulate
 from kqjax.results.dataset import Var, assemble
 from kqjax.results.io import write_figure
@@ -188,8 +188,10 @@ def bb84_reference(components: dict, size: int):
         return None
 
     def full(cls, **kw):
-        return cls(**{k: (v if isinstance(v, str) else np.full(size, float(v))) for k, v in
-                      {f: getattr(cls(), f) for f in cls.__dataclass_fields__}.items()} | kw)
+        """Defaults of ``cls`` with the numeric fields over the grid."""
+        fields = specs(cls)
+        return cls(**{k: (getattr(cls(), k) if spec.static else np.full(size, float(getattr(cls(), k))))
+                      for k, spec in fields.items()} | kw)
 
     channel = Fiber(length_km=sum(a.length_km for a in arms), attenuation_db_per_km=arms[0].attenuation_db_per_km,
                     extra_loss_db=sum(a.extra_loss_db for a in arms), fading=arms[0].fading)
@@ -256,9 +258,11 @@ def run(built):
     slots = out["slots"]
     ds = assemble(out, variables(link.protocol, slots is not None), built.grid, coords=coords(link.protocol, slots))
     ds.attrs["protocol"] = type(link.protocol).kind
+    times = jnp.asarray(slots.times if slots is not None else [0.0])
+    for name, (values, units, long_name) in describe(link, times).items():
+        dims, values = (("time_s",), values) if slots is not None else ((), values[:, 0])
+        ds[name] = (built.grid.dims() + dims, built.grid.unflatten(values), {"units": units, "long_name": long_name})
     if slots is not None:
-        for name, (values, units, long_name) in describe(link, jnp.asarray(slots.times)).items():
-            ds[name] = (built.grid.dims() + ("time_s",), built.grid.unflatten(values), {"units": units, "long_name": long_name})
         window = [np.asarray(ch.window_s()) for ch in link.channels().values() if hasattr(ch, "window_s")]
         if window:
             ds["pass_duration_s"] = (built.grid.dims(), built.grid.unflatten(np.broadcast_to(window[0], (built.grid.size,))),

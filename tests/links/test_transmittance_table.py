@@ -60,7 +60,8 @@ def test_slot_counts_match_their_expectation(tmp_path, mode, pulses):
     slot_s = pulses / rate_hz / 5
     out = simulate(link, pulses=pulses, seed=2, mode=mode, slot_s=slot_s, progress=False)
     slots = out["slots"]
-    assert out["sent"].shape == (1, slots.count, 6) and out["counts"].shape == (1, slots.count, 6, 3)
+    s, o = len(link.protocol.SETTINGS), len(link.protocol.OUTCOMES)
+    assert out["sent"].shape == (1, slots.count, s) and out["counts"].shape == (1, slots.count, s, o)
     assert out["sent"].sum() == pulses and slots.pulses.sum() == pulses
     lk = jax.tree_util.tree_map(lambda x: x[0], link)
     blocks = np.arange(-(-pulses // keys.BLOCK))

@@ -73,7 +73,7 @@ def julian_date(utc: str) -> float:
     try:
         t = _dt.datetime.fromisoformat(utc.replace("Z", "+00:00"))
     except ValueError:
-        raise PassError("search_start_utc", f"not an ISO-8601 UTC time, e.g. 2016-12-19T00:00:00") from None
+        raise PassError("search_start_utc", "not an ISO-8601 UTC time, e.g. 2016-12-19T00:00:00") from None
     if t.tzinfo is not None:
         t = t.astimezone(_dt.timezone.utc).replace(tzinfo=None)
     return 2440587.5 + (t - _dt.datetime(1970, 1, 1)).total_seconds() / DAY_S

@@ -1,0 +1,322 @@
+"""Rough edges of the command line, run as a user types the commands: the installed executables
+in a fresh temporary directory (see ``test_cli.py``).
+
+Input that Hydra would accept silently, ``--version``/``--help``, a missing optional dependency,
+file modes, output directories, interrupts (SIGINT/SIGTERM) and the warning before a long run.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tests.cli.test_cli import BIN, EVENT, PULSES, kqjax, printed_paths
+
+
+def sibling(tmp_path: Path, name: str) -> Path:
+    """A path beside ``tmp_path`` (so that ``tmp_path`` itself stays empty)."""
+    return tmp_path.parent / f"{tmp_path.name}-{name}"
+
+
+def refused(proc, tmp_path, *parts):
+    """Exit status 2, one line ``kqjax: error: ...`` holding every one of ``parts``, nothing written."""
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("kqjax: error: "), lines[0]
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 1, 4, 5: input that was accepted silently or explained badly
+
+REFUSED = {
+    "unknown_top_level_key": (["+foo=bar"], "foo", "bar", "unknown option", "distance_km"),
+    "list_for_a_group": (["detector=[snspd,gys]"], "detector=[snspd,gys]", "-m detector=snspd,gys"),
+    "list_for_a_group_in_a_multirun": (["-m", "detector=[snspd,gys]"], "detector=[snspd,gys]",
+                                       "-m detector=snspd,gys"),
+    "list_for_an_arm": (["experiment=entanglement_100km", "detector@detector_a=[snspd,gys]"],
+                        "detector@detector_a=[snspd,gys]", "-m detector@detector_a=snspd,gys"),
+    "typo_in_a_range": (["channel.length_km=lnspace:0:250:51"], "channel.length_km=lnspace:0:250:51",
+                        "[a,b,...]", "linspace:", "logspace:", "geomspace:", "arange:"),
+    "typo_in_a_range_call": (["channel.length_km=lnspace(0,250,51)"], "channel.length_km=lnspace(0,250,51)",
+                             "[a,b,...]", "linspace:", "logspace:", "geomspace:", "arange:"),
+    "progress_choice": (["run.progress=maybe"], "run.progress=maybe", "one of auto, true, false"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED.values(), ids=REFUSED.keys())
+def test_refused_before_any_work(tmp_path, case):
+    args, *parts = case
+    refused(kqjax(tmp_path, *args, PULSES), tmp_path, *parts)
+
+
+def test_hydra_keys_may_still_be_added(tmp_path):
+    """``+hydra.*`` is Hydra's own business: not refused (``--cfg hydra`` composes it, runs nothing)."""
+    proc = kqjax(tmp_path, "+hydra.job.env_set.KQJAX_TEST=1", "--cfg", "hydra")
+    assert proc.returncode == 0, proc.stderr
+    assert "KQJAX_TEST" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# 2: --version and --help are kqjax's
+
+
+def test_version(tmp_path):
+    import jax
+
+    import kqjax as kq
+
+    proc = kqjax(tmp_path, "--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"kqjax {kq.__version__} (jax {jax.__version__})\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_lists_experiments_groups_presets_and_sweeps(tmp_path):
+    from kqjax.engine.params import conf_dir
+
+    proc = kqjax(tmp_path, "--help")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "powered by Hydra" not in text and text.startswith("usage: kqjax")
+    conf = conf_dir()
+    for path in conf.glob("experiment/*.yaml"):
+        assert f"  {path.stem} " in text, path.stem
+    for group in (p for p in conf.iterdir() if p.is_dir() and p.name != "experiment" and any(p.glob("*.yaml"))):
+        assert f"  {group.name} " in text, group.name
+        for preset in group.glob("*.yaml"):
+            assert preset.stem in text, preset.stem
+    for word in ("-m", "linspace:", "kqjax-collect", "README", "docs/", "--hydra-help"):
+        assert word in text, word
+    assert kqjax(tmp_path, "-h").stdout == text
+    hydra_help = kqjax(tmp_path, "--hydra-help")
+    assert hydra_help.returncode == 0 and "Hydra" in hydra_help.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 3: kqjax-bench-sensors without allantools
+
+
+def test_bench_sensors_without_allantools(tmp_path):
+    shim = sibling(tmp_path, "shim")
+    shim.mkdir()
+    (shim / "allantools.py").write_text('raise ImportError("No module named \'allantools\' (test shim)")\n')
+    env = dict(os.environ, PYTHONPATH=str(shim))
+    proc = subprocess.run([str(BIN / "kqjax-bench-sensors"), "--quick"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "allantools" in lines[0] and "pip install 'kqjax[test]'" in lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# 6: written files follow the umask
+
+
+def test_files_follow_the_umask(tmp_path):
+    proc = subprocess.run([str(BIN / "kqjax"), *EVENT, "channel.length_km=[0,50]"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False,
+                          preexec_fn=lambda: os.umask(0o022))
+    assert proc.returncode == 0, proc.stderr
+    paths = printed_paths(proc.stdout)
+    written = paths["dataset"] + paths["plot"]
+    assert len(written) == 2
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o644, (path, oct(path.stat().st_mode))
+
+
+@pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_follow_the_umask(tmp_path, umask, mode):
+    from kqjax.results.io import write_dataset
+
+    old = os.umask(umask)
+    try:
+        path = write_dataset(xr.Dataset({"x": ("i", np.arange(3))}), tmp_path / "x.nc")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode
+
+
+# ---------------------------------------------------------------------------------------------
+# 7: the output directory is checked before any work
+
+
+def test_unusable_run_directory(tmp_path):
+    blocker = sibling(tmp_path, "file")
+    blocker.write_text("")
+    proc = kqjax(tmp_path, f"hydra.run.dir={blocker}/run", PULSES)
+    refused(proc, tmp_path, "kqjax: error: output directory ", f"{blocker}/run", "not a directory")
+
+
+def test_unusable_sweep_directory(tmp_path):
+    blocker = sibling(tmp_path, "file")
+    blocker.write_text("")
+    proc = kqjax(tmp_path, "-m", f"hydra.sweep.dir={blocker}/sweep", "channel.attenuation_db_per_km=0.16,0.2",
+                 PULSES)
+    refused(proc, tmp_path, "kqjax: error: output directory ", f"{blocker}/sweep", "not a directory")
+
+
+@pytest.mark.parametrize("where", ["file", "below_a_file"])
+def test_api_checks_output_dir_before_any_work(tmp_path, monkeypatch, where):
+    import kqjax as kq
+    import kqjax.api
+
+    def never(*args, **kwargs):
+        raise AssertionError("the simulation ran")
+
+    monkeypatch.setattr(kqjax.api, "execute", never)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = blocker if where == "file" else blocker / "a" / "b"
+    with pytest.raises(kq.ConfigError, match=r"^output directory .*not a directory$"):
+        kq.run([PULSES], output_dir=out)
+
+
+def test_api_creates_output_dir(tmp_path, monkeypatch):
+    import kqjax as kq
+    import kqjax.api
+
+    monkeypatch.setattr(kqjax.api, "execute", lambda cfg, output_dir, prepared: (output_dir, []))
+    assert kq.run([PULSES], output_dir=tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert (tmp_path / "a" / "b").is_dir()
+
+
+# ---------------------------------------------------------------------------------------------
+# 8, 9: interrupts, and the warning before a long run
+
+
+def start(tmp_path, *args):
+    """Start ``kqjax args`` in ``tmp_path``; stderr goes to a file beside it (read while it runs)."""
+    err = sibling(tmp_path, "stderr.txt")
+    proc = subprocess.Popen([str(BIN / "kqjax"), *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=err.open("w"), text=True)
+    return proc, err
+
+
+def wait_for(condition, timeout=180.0):
+    t0 = time.monotonic()
+    while not condition():
+        assert time.monotonic() - t0 < timeout, "timed out"
+        time.sleep(0.02)
+
+
+def stop(proc, err, sig):
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=180)
+    lines = [ln for ln in err.read_text().replace("\r", "\n").splitlines() if ln.strip()]
+    return out, lines
+
+
+@pytest.mark.parametrize("sig,code,pulses", [(signal.SIGINT, 130, "1e13"), (signal.SIGTERM, 143, "1e15")])
+def test_interrupt_writes_what_is_done(tmp_path, sig, code, pulses):
+    """Stopped once the progress bar shows: the finished chunks are written (complete = 0,
+    pulses_done), one line says so, exit status 130 (SIGINT) or 143 (SIGTERM). 10^15 pulses
+    (about a day on a CPU) are announced before the run starts."""
+    proc, err = start(tmp_path, f"run.pulses={pulses}", "channel.length_km=[10]")
+    wait_for(lambda: "pulses/s" in err.read_text())
+    out, lines = stop(proc, err, sig)
+    assert proc.returncode == code, lines
+    name = signal.Signals(sig).name
+    assert lines[-1].startswith(f"kqjax: {name}: stopped after ") and "complete = 0" in lines[-1], lines
+    ours = [ln for ln in lines if ln.startswith("kqjax")]
+    if pulses == "1e15":
+        assert len(ours) == 2 and ours[0].startswith("kqjax: this run will take about "), lines
+        assert " h (1e+15 pulses x 1 point)" in ours[0] and "Ctrl-C" in ours[0]
+    else:
+        assert len(ours) == 1, lines
+    (nc,) = printed_paths(out)["dataset"]
+    with xr.open_dataset(nc) as ds:
+        attrs = dict(ds.attrs)
+        assert np.isfinite(ds["key_rate"].values).all()
+    assert attrs["complete"] == 0
+    assert 0 < attrs["pulses_done"] < attrs["pulses"] == float(pulses)
+    assert "Traceback" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_before_the_first_chunk_leaves_nothing(tmp_path, sig, code):
+    """Stopped as soon as Hydra has made the run directory (the step still compiling: a grid no
+    other test uses, so nothing is cached): one line, exit 130/143, and no ``outputs/``."""
+    proc, err = start(tmp_path, "run.pulses=1e13", "channel.length_km=linspace:0:60:7")
+    wait_for(lambda: any(tmp_path.glob("outputs/*/*/.hydra/overrides.yaml")))
+    _, lines = stop(proc, err, sig)
+    assert proc.returncode == code, lines
+    assert lines == [f"kqjax: {signal.Signals(sig).name}: stopped before any result; nothing written"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupt_right_after_start_leaves_nothing(tmp_path):
+    """Ctrl-C half a second after the command starts: no ``outputs/``. The status is 130 once
+    ``kqjax.cli`` runs; before that (Python still importing jax, about 1 s) Python's own handler
+    ends the process by SIGINT, which a shell also shows as 130."""
+    proc, err = start(tmp_path, "run.pulses=1e13", "channel.length_km=[10]")
+    time.sleep(0.5)
+    _, lines = stop(proc, err, signal.SIGINT)
+    assert proc.returncode in (130, -signal.SIGINT), lines
+    if proc.returncode == 130:
+        assert len(lines) == 1 and lines[0].startswith("kqjax: SIGINT: stopped before any result"), lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stop_flag_is_seen_by_the_loop():
+    """A stop asked for while the loop waits (what the signal handlers do; a KeyboardInterrupt
+    raised in a garbage-collector callback would be lost) keeps the finished chunks."""
+    from kqjax.engine import driver
+    from kqjax.engine.keys import BLOCK
+
+    def step(first, sizes):
+        if int(first) == 3:
+            driver.request_stop()
+        time.sleep(0.05)
+        return np.sum(sizes)
+
+    driver.reset_stop()
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        acc = driver.accumulate(step, 100 * BLOCK, BLOCK, progress=False, workers=2)
+    finally:
+        driver.reset_stop()
+    assert not acc.complete and 0 < acc.pulses < 100 * BLOCK and int(acc.counts) == acc.pulses
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_ctrl_c_during_the_loop_is_never_lost():
+    """With Python's default SIGINT handler (the API), a Ctrl-C while the loop runs stops it and
+    keeps the finished chunks, even with a garbage-collector callback that runs Python code."""
+    from kqjax.engine import driver
+    from kqjax.engine.keys import BLOCK
+
+    def step(first, sizes):
+        time.sleep(0.05)
+        return np.sum(sizes)
+
+    def callback(phase, info):
+        time.sleep(0)
+
+    gc.callbacks.append(callback)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        timer.start()
+        acc = driver.accumulate(step, 10_000 * BLOCK, BLOCK, progress=False, workers=2)
+    finally:
+        timer.cancel()
+        gc.callbacks.remove(callback)
+    assert not acc.complete and 0 < acc.pulses < 10_000 * BLOCK
+    assert not driver.stop_requested()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -157,6 +157,7 @@ def event_parameters(link) -> dict:
     out["efficiency"] = np.asarray(det.efficiency, np.float64)
     out["misalignment"] = np.asarray(det.misalignment, np.float64)
     out["p_z"] = np.broadcast_to(np.asarray(link.protocol.p_z, np.float64), out["eta"].shape)
+    out["finite_key"] = bool(link.protocol.finite_key)
     return out
 
 
@@ -165,13 +166,15 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
 
     Per pulse: the intensity class, both bases, the photons reaching each detector (correct and
     wrong, after misalignment), dead-time availability and dark counts of each detector, and a
-    random bit on a double click. Returns int64 class counts [G, 21] in the layout of
-    :func:`classes`: per intensity k, class 7 k + outcome (both Z), 7 k + 3 + outcome (both X),
-    7 k + 6 (bases differ).
+    random bit on a double click. Returns int64 class counts in the layout of :func:`classes`:
+    [G, 12], per intensity k class 4 k + outcome (bases agree), 4 k + 3 (bases differ); with
+    ``params["finite_key"]`` [G, 21], 7 k + outcome (both Z), 7 k + 3 + outcome (both X), 7 k + 6.
     """
+    finite = bool(params.get("finite_key", False))
+    width = 21 if finite else 12
     rng = np.random.default_rng(seed)
     g = params["eta"].shape[0]
-    total = np.zeros((g, 21), np.int64)
+    total = np.zeros((g, width), np.int64)
     for i in range(g):
         cum = np.cumsum(params["class_p"][i])
         inten = params["intensities"][i]
@@ -192,8 +195,11 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
             coin = u[9] < 0.5
             outcome = np.where(click_c & click_w, np.where(coin, 1, 0),
                                np.where(click_c, 0, np.where(click_w, 1, 2)))
-            idx = 7 * k + np.where(z_a & z_b, outcome, np.where(~z_a & ~z_b, 3 + outcome, 6))
-            total[i] += np.bincount(idx, minlength=21)
+            if finite:
+                idx = 7 * k + np.where(z_a & z_b, outcome, np.where(~z_a & ~z_b, 3 + outcome, 6))
+            else:
+                idx = 4 * k + np.where(z_a == z_b, outcome, 3)
+            total[i] += np.bincount(idx, minlength=width)
     return total
 
 

@@ -72,7 +72,7 @@ def assert_runs_agree(a, b, n, p):
 
 
 def test_numpy_count_reference_agrees_with_kqjax_count(quick):
-    """Both draw multinomial counts of the same 21 class probabilities per block (fixed seed, so the test
+    """Both draw multinomial counts of the same 12 probabilities per block (fixed seed, so the test
     is deterministic): the two independent runs agree within 5 standard errors of their
     difference, and each agrees with its expectation N p."""
     _, result = quick
@@ -81,7 +81,7 @@ def test_numpy_count_reference_agrees_with_kqjax_count(quick):
     p = np.asarray(result["probabilities"]["decoy_bb84"])
     kq = np.asarray(result["counts"]["kqjax count"])
     ref = np.asarray(result["counts"]["numpy count"])
-    assert kq.shape == ref.shape == p.shape == (result["points"], 21)
+    assert kq.shape == ref.shape == p.shape == (result["points"], 12)
     assert (kq.sum(-1) == n).all() and (ref.sum(-1) == n).all()
     assert_runs_agree(kq, ref, n, p)
     assert_counts_match(kq, n, p)
@@ -134,12 +134,10 @@ def test_numpy_references_directly():
     assert_counts_match(c, n, p)
     assert (classes(*numpy_count(ps, po, measured, n, seed=1), measured) == c).all()  # seeded
 
-    # one class of pulses, lossless: every sifted pulse clicks the right detector unless misaligned;
-    # classes (both Z: correct, error, none; both X: the same; bases differ) of the signal
+    # one class of pulses, lossless: every sifted pulse clicks the right detector unless misaligned
     params = {"eta": np.array([1.0]), "dark": np.array([0.0]), "avail": np.array([1.0]),
               "intensities": np.array([[50.0, 0.0, 0.0]]), "class_p": np.array([[1.0, 0.0, 0.0]]),
               "efficiency": np.array([1.0]), "misalignment": np.array([0.0]), "p_z": np.array([0.5])}
     e = numpy_event(params, 100_000, seed=2, chunk=30_000)
-    assert e.shape == (1, 21) and e.sum() == 100_000 and (e[0, [1, 2, 4, 5]] == 0).all() and (e[0, 7:] == 0).all()
-    for cls, p in ((0, 0.25), (3, 0.25), (6, 0.5)):
-        assert abs(e[0, cls] - 100_000 * p) <= 5 * np.sqrt(100_000 * p * (1 - p))
+    assert e.sum() == 100_000 and e[0, 1] == e[0, 2] == 0 and (e[0, 4:] == 0).all()
+    assert abs(e[0, 3] - 50_000) <= 5 * np.sqrt(100_000 * 0.25)

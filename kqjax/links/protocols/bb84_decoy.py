@@ -78,7 +78,9 @@ def h2(x):
 
 
 _TINY = 1e-300
-_BASES = ("both Z", "both X", "bases differ")
+_BASES = {True: ("both Z", "both X", "bases differ"), False: ("bases agree", "bases differ")}
+"""Basis classes of a pulse: with ``finite_key`` the Z/X split of the sifted pulses is drawn (the
+key is Z, the test X); without it the sifted pulses of both bases are one class (GLLP, both bases)."""
 
 
 def _safe_sqrt(x):
@@ -117,9 +119,6 @@ class DecoyBB84(Protocol):
     PARTIES = ("alice", "bob")
     TOPOLOGY = "alice -> bob"
     INTENSITIES = ("signal", "decoy", "vacuum")
-    BASES = _BASES
-    SETTINGS = tuple(f"{k}, {b}" for k in INTENSITIES for b in _BASES)
-    MEASURED = (True, True, False) * 3
     OUTCOMES = ("correct", "error", "no_click")
     COORDS = {"intensity": INTENSITIES}
     VARIABLES = {
@@ -138,14 +137,25 @@ class DecoyBB84(Protocol):
     times the pulses), so that every dataset has the same variables."""
     LABEL = "decoy BB84"
 
+    @property
+    def SETTINGS(self):  # noqa: N802  (the Protocol interface's name)
+        """intensity x (bases agree | differ), or x (both Z | both X | bases differ) with finite_key."""
+        return tuple(f"{k}, {b}" for k in self.INTENSITIES for b in _BASES[self.finite_key])
+
+    @property
+    def MEASURED(self):  # noqa: N802
+        return (True, True, False) * 3 if self.finite_key else (True, False) * 3
+
     def sifting(self):
         """q = p_z^2 + (1 - p_z)^2."""
         return self.p_z**2 + (1.0 - self.p_z) ** 2
 
     def basis_probabilities(self):
-        """P(both Z), P(both X), P(bases differ): [3]."""
+        """P(both Z), P(both X), P(bases differ): [3] with finite_key; else P(bases agree), P(differ)."""
         z, x = self.p_z**2, (1.0 - self.p_z) ** 2
-        return jnp.stack(jnp.broadcast_arrays(z, x, 1.0 - z - x), -1)
+        if self.finite_key:
+            return jnp.stack(jnp.broadcast_arrays(z, x, 1.0 - z - x), -1)
+        return jnp.stack(jnp.broadcast_arrays(z + x, 1.0 - z - x), -1)
 
     def detector_state(self, parts, eta):
         """(p_d', a) of the detectors at the mean click rate of this link."""
@@ -155,16 +165,16 @@ class DecoyBB84(Protocol):
         return detector.effective(rate, source.rep_rate_hz())
 
     def setting_probabilities(self, parts):
-        """P(intensity k) P(both Z | both X | bases differ), [9]."""
+        """P(intensity k) P(basis class), [9] with finite_key, else [6]."""
         return (parts["source"].probabilities()[:, None] * self.basis_probabilities()[None, :]).reshape(-1)
 
     def outcome_probabilities(self, parts, eta):
         """P(correct, error, no click | intensity k), the same in either basis (rows of differing
-        bases are not drawn), [9, 3]."""
+        bases are not drawn), [9 or 6, 3]."""
         dark, avail = self.detector_state(parts, eta)
         m = parts["source"].intensities() * eta["channel"]
         p = jnp.stack(parts["detector"].outcomes(m, dark, avail), -1)
-        return jnp.repeat(p, 3, axis=0)
+        return jnp.repeat(p, len(_BASES[self.finite_key]), axis=0)
 
     def sample_events(self, key, n, parts, eta):
         """Setting and outcome of each of ``n`` pulses, drawn pulse by pulse (ten uniforms each:
@@ -175,31 +185,40 @@ class DecoyBB84(Protocol):
         cum = jnp.cumsum(source.probabilities())
         k = (u[0] >= cum[0]).astype(jnp.int32) + (u[0] >= cum[1]).astype(jnp.int32)
         z_a, z_b = u[1] < self.p_z, u[2] < self.p_z
-        basis = jnp.where(z_a & z_b, 0, jnp.where(~z_a & ~z_b, 1, 2)).astype(jnp.int32)
+        if self.finite_key:
+            basis = jnp.where(z_a & z_b, 0, jnp.where(~z_a & ~z_b, 1, 2)).astype(jnp.int32)
+        else:
+            basis = jnp.where(z_a == z_b, 0, 1).astype(jnp.int32)
         right, wrong = detector.split(source.intensities()[k] * eta["channel"])
         click_c = detector.sample_clicks(u[3], u[5], u[6], right, dark, avail)
         click_w = detector.sample_clicks(u[4], u[7], u[8], wrong, dark, avail)
         coin = u[9] < 0.5
         outcome = jnp.where(click_c & click_w, jnp.where(coin, 1, 0),
                             jnp.where(click_c, 0, jnp.where(click_w, 1, 2)))
-        return 3 * k + basis, outcome.astype(jnp.int32)
+        return len(_BASES[self.finite_key]) * k + basis, outcome.astype(jnp.int32)
 
     # ------------------------------------------------------------------ estimators
 
-    @staticmethod
-    def _by_basis(counts):
-        """Counts [..., 9, 3] as [..., intensity 3, basis (Z, X, differ) 3, outcome 3], float64."""
+    def _by_basis(self, counts):
+        """(Z counts, X counts) [..., intensity 3, outcome 3] of counts [..., S, 3], float64.
+
+        Without finite_key the Z/X split is not drawn: the sifted counts are divided between the
+        bases in proportion p_z^2 : (1 - p_z)^2 (their expectation, for the asymptotic bounds)."""
         c = jnp.asarray(counts, jnp.float64)
-        return c.reshape(c.shape[:-2] + (3, 3, 3))
+        c = c.reshape(c.shape[:-2] + (3, len(_BASES[self.finite_key]), 3))
+        if self.finite_key:
+            return c[..., 0, :], c[..., 1, :]
+        z, x = self.p_z**2, (1.0 - self.p_z) ** 2
+        return c[..., 0, :] * (z / (z + x)), c[..., 0, :] * (x / (z + x))
 
     def estimate(self, sent, counts, parts, eta):
-        """Rates from sent [9] and counts [9, 3] (integers from a run, or expected values of any
+        """Rates from sent [S] and counts [S, 3] (integers from a run, or expected values of any
         scale: only N = sum(sent) and the counts enter, as floats)."""
-        c = self._by_basis(counts)
-        out = self._gllp(c[..., 0, :] + c[..., 1, :], parts, eta)
+        cz, cx = self._by_basis(counts)
+        out = self._gllp(cz + cx, parts, eta)
         total = jnp.sum(jnp.asarray(sent, jnp.float64), -1)
         per = jnp.maximum(total, 1.0)
-        fk = self._lim(c[..., 0, :], c[..., 1, :], parts, finite=self.finite_key)
+        fk = self._lim(cz, cx, parts, finite=self.finite_key)
         bounds = {"s_z0_lower": fk["s_z0"], "s_z1_lower": fk["s_z1"], "phase_error_upper": fk["phi_z"]}
         if self.finite_key:
             bits = jnp.floor(jnp.maximum(fk["length"], 0.0))
@@ -213,9 +232,9 @@ class DecoyBB84(Protocol):
         counts may have any scale)."""
         if not self.finite_key:
             return self.estimate(sent, counts, parts, eta)["key_rate"]
-        c = self._by_basis(counts)
+        cz, cx = self._by_basis(counts)
         total = jnp.maximum(jnp.sum(jnp.asarray(sent, jnp.float64), -1), _TINY)
-        return jnp.maximum(self._lim(c[..., 0, :], c[..., 1, :], parts, finite=False)["length"] / total, 0.0)
+        return jnp.maximum(self._lim(cz, cx, parts, finite=False)["length"] / total, 0.0)
 
     def _gllp(self, c, parts, eta):
         """GLLP rate and decoy estimates from the sifted counts [..., 3 intensities, 3 outcomes]

@@ -129,9 +129,10 @@ def test_bench_sensors_without_allantools(tmp_path):
 
 
 def test_files_follow_the_umask(tmp_path):
-    proc = subprocess.run([str(BIN / "kqjax"), *EVENT, "channel.length_km=[0,50]"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, check=False,
-                          preexec_fn=lambda: os.umask(0o022))
+    # the umask set by a shell, as a user's is: no Python code between fork and exec
+    proc = subprocess.run(["sh", "-c", 'umask 022 && exec "$0" "$@"', str(BIN / "kqjax"), *EVENT,
+                           "channel.length_km=[0,50]"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     paths = printed_paths(proc.stdout)
     written = paths["dataset"] + paths["plot"]

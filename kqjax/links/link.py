@@ -130,11 +130,12 @@ class Link:
         if mode == "event":
             setting, outcome = self.protocol.sample_events(keys.stream(key, "events"), keys.BLOCK,
                                                            self.parts, eta)
-            valid = (jnp.arange(keys.BLOCK) < n).astype(jnp.int64)
-            sent = jnp.zeros(s, jnp.int64).at[setting].add(valid)
-            keep = valid * jnp.asarray(self.protocol.MEASURED, jnp.int64)[setting]
-            counts = jnp.zeros(s * o, jnp.int64).at[setting * o + outcome].add(keep)
-            return sent, counts.reshape(s, o)[measured]
+            # one scatter into setting x (outcomes, not measured); pulses past n go to a spare bin
+            measured_of = jnp.asarray(self.protocol.MEASURED)[setting]
+            cell = setting * (o + 1) + jnp.where(measured_of, outcome, o)
+            cell = jnp.where(jnp.arange(keys.BLOCK) < n, cell, s * (o + 1))
+            bins = jnp.zeros(s * (o + 1) + 1, jnp.int64).at[cell].add(1)[:-1].reshape(s, o + 1)
+            return bins.sum(-1), bins[measured, :o]
         sent = self.allocate(key, n) if sent is None else sent
         p = self.protocol.outcome_probabilities(self.parts, eta)[measured]
         return sent, multinomial(keys.stream(key, "detection"), sent[measured], p)

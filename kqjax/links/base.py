@@ -28,6 +28,7 @@ how the asymptotic rate of a fading link is defined.
 """
 from __future__ import annotations
 
+import abc
 import math
 
 import jax
@@ -81,15 +82,16 @@ class NoFading(Factor):
 # ----------------------------------------------------------------------------- channels
 
 
-class Channel:
+class Channel(abc.ABC):
     """A channel (a registered component) whose transmittance is the product of its factors.
 
     Subclasses implement :meth:`factors` (a tuple of :class:`Factor`), built from their own
     fields. Realisations are capped at transmittance 1.
     """
 
+    @abc.abstractmethod
     def factors(self) -> tuple:
-        raise NotImplementedError
+        """The loss factors, from the channel's own fields."""
 
     @property
     def random(self) -> bool:
@@ -146,7 +148,7 @@ class Channel:
 # ----------------------------------------------------------------------------- protocols
 
 
-class Protocol:
+class Protocol(abc.ABC):
     """A QKD (or entanglement) protocol: declared structure, outcome model and estimator.
 
     ``parts`` below is the dict ``{group: component}`` of the groups in ``GROUPS``; ``eta`` is a
@@ -177,22 +179,22 @@ class Protocol:
     def rep_rate_hz(self, parts):
         return self.source(parts).rep_rate_hz()
 
+    @abc.abstractmethod
     def setting_probabilities(self, parts):
         """P(setting) per pulse, [S]."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def outcome_probabilities(self, parts, eta):
         """P(outcome | setting), [S, O]; rows of settings not ``MEASURED`` are ignored."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def sample_events(self, key, n, parts, eta):
         """(setting [n], outcome [n]) int32 of ``n`` pulses drawn one by one (event level)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def estimate(self, sent, counts, parts, eta):
         """Rates from ``sent`` [S] and ``counts`` [S, O]: a dict holding ``VARIABLES`` and
         ``key_rate_signed`` (the rate before clipping at 0, for optimisers)."""
-        raise NotImplementedError
 
     def asymptotic_rate(self, sent, counts, parts, eta):
         """The key rate of infinitely many pulses from expected counts (any scale): the estimator's

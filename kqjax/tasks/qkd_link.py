@@ -6,6 +6,7 @@ outputs; this task builds them, runs :func:`kqjax.links.link.simulate` and names
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import jax
@@ -85,8 +86,6 @@ def check(cfg, built):
             pulses = int(np.ceil(window * float(rep.reshape(-1)[0])))
             if pulses < 1:
                 raise ConfigError("channel", message="channel: the pass never rises above its mask")
-            import dataclasses
-
             built = dataclasses.replace(built, run=dataclasses.replace(built.run, pulses=pulses))
     return built
 

@@ -168,7 +168,7 @@ def test_aperture_averaging_reduces_scintillation():
     x = 0.49 * b / (1 + 0.18 * d + 0.56 * b**1.2) ** (7 / 6)
     y = 0.51 * b * (1 + 0.69 * b**1.2) ** (-5 / 6) / (1 + 0.90 * d + 0.62 * d * b**1.2)
     assert np.isclose(float(tb.scintillation_index(b, "spherical", d)), np.expm1(x + y), rtol=1e-14)
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ValueError, match="no aperture averaging"):
         tb.scintillation_index(1.0, "gaussian", 1.0)
 
 

@@ -27,6 +27,7 @@ more (about 10-20 dB here) for the same apertures.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import jax.numpy as jnp
@@ -68,13 +69,13 @@ class PassLink(Channel):
     def factors(self):
         return (PassLoss(self), FixedLoss(self.extra_loss_db), self.fading)
 
+    @abc.abstractmethod
     def geometry(self, t):
         """(elevation rad, slant range m) at time ``t`` s from the rise above the mask."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def window_s(self):
         """Duration of the pass above the mask, s: the run's time window."""
-        raise NotImplementedError
 
     def fried_parameter_m(self, t):
         """r0 along the slant path at the wavelength: r0_zenith (lambda/500 nm)^(6/5) sin(theta)^(3/5)."""

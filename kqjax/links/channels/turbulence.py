@@ -169,7 +169,7 @@ def log_irradiance_variances(rytov, wave="plane", d2=None, theta=1.0):
     s125 = jnp.maximum(s, 0.0) ** (6.0 / 5.0)  # σ^(12/5)
     if wave == "gaussian":
         if d2 is not None:
-            raise NotImplementedError("aperture averaging of a Gaussian beam: use the plane or spherical wave")
+            raise ValueError("no aperture averaging for a Gaussian beam: use wave=plane or wave=spherical")
         x = 0.49 * s / (1.0 + 0.56 * (1.0 + _f(theta)) * s125) ** (7.0 / 6.0)
         y = 0.51 * s / (1.0 + 0.69 * s125) ** (5.0 / 6.0)
         return x, y

@@ -19,7 +19,8 @@ chunks in flight (``run.workers``; the NumPy peers use one core). Each measureme
 repeated ``--repeat`` times; the best time is reported.
 
 Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--max-km L] [--repeat R]
-[--workers W] [--quick] [--json FILE]``. Speed lives here, never in a timed test.
+[--workers W] [--quick] [--json FILE]``; ``kqjax-bench --all`` runs every area's benchmark with all
+threads and with one (:mod:`kqjax.bench_all`). Speed lives here, never in a timed test.
 """
 from __future__ import annotations
 
@@ -354,8 +355,16 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--all" in argv:  # every area, all threads and one: kqjax.bench_all
+        from kqjax import bench_all
+
+        return bench_all.main(argv)
     start()
     ap = argparse.ArgumentParser(prog="kqjax-bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--all", action="store_true",
+                    help="every benchmark area (links, sensors, phase screens), all threads and one, "
+                         "as a Markdown table (kqjax.bench_all)")
     ap.add_argument("--pulses", type=count, default=None,
                     help="pulses per sweep point for the count-level rows (default 1e10)")
     ap.add_argument("--event-pulses", type=count, default=None,

@@ -17,8 +17,9 @@ reduced along the last axis; NaNs are not trimmed; an explicit tau that the reco
 raises ``ValueError`` instead of being dropped silently. There is no Python loop over samples. Up to
 :data:`UNROLL_MAX` averaging times (octave, decade or an explicit list) are computed for one statistic
 at a time: adev and hdev on the decimated record ``x[::m]`` (``O(N/m)`` per tau, as allantools), mdev
-and tdev at octave factors from doubling moving sums, oadev (and mdev elsewhere) with one ``lax.map``
-step per tau over shifted copies of the record. Longer lists (``taus="all"``) use that ``lax.map`` form
+and tdev at octave factors from doubling moving sums, oadev in one pass over the record for all its taus
+(blocks of start points, the shifted windows shared between taus), mdev at other factors with one
+``lax.map`` step per tau over shifted copies of the record. Longer lists (``taus="all"``) use that ``lax.map`` form
 with the estimator chosen by ``lax.switch``, sharing one compilation across the five statistics per
 (data shape, data type, bucket 16 * 8^k of the number of taus).
 
@@ -198,10 +199,10 @@ def _deviation(statistic: str, data: ArrayLike, rate: Any, data_type: str, taus:
     if len(m) <= UNROLL_MAX:
         rate_ = jnp.asarray(rate, dtype=jnp.float64)
         which = min(stat, 3)
-        if which in (0, 2) or (which == 3 and all(v & (v - 1) == 0 for v in m)):  # static factors
+        if which in (0, 1, 2) or (which == 3 and all(v & (v - 1) == 0 for v in m)):  # static factors
             taus_used, dev, err = _deviation_unrolled(data, tuple(int(v) for v in m), jnp.asarray(n), rate_, stat,
                                                       data_type)
-        else:  # oadev (and mdev at other factors): one lax.map step per factor, exactly these factors
+        else:  # mdev at other factors: one lax.map step per factor, exactly these factors
             taus_used, dev, err = _deviation_core_static(data, jnp.asarray(m), jnp.asarray(n), rate_, stat, data_type)
         return taus_used, dev, err, jnp.asarray(n)
     # one compilation per (shape, statistic, data type, bucket of the number of taus): the factor list is
@@ -252,8 +253,8 @@ def _diff_sumsq(z: jax.Array, coeffs: tuple[float, ...], lag: int, count: int) -
 
 
 def _sum_squares_unrolled(x: jax.Array, ms: tuple[int, ...], which: int) -> jax.Array:
-    """:func:`_sum_squares` with every averaging factor ``m`` static, for adev and hdev (``which`` 0, 2)
-    and for mdev/tdev (3) at powers of two.
+    """:func:`_sum_squares` with every averaging factor ``m`` static, for adev, oadev and hdev (``which``
+    0, 1, 2) and for mdev/tdev (3) at powers of two. oadev: :func:`_overlapping_sum_squares`.
 
     adev, hdev (SP 1065 eqs. 7, 18): differences of the decimated record ``x[::m]``, ``O(N/m)`` work as in
     allantools. mdev (eq. 14): the sum of ``m`` consecutive second differences is the second difference,
@@ -261,6 +262,8 @@ def _sum_squares_unrolled(x: jax.Array, ms: tuple[int, ...], which: int) -> jax.
     one pass per octave instead of a running sum per tau (sums of ``m`` phase points only, so no
     precision is lost to a long running sum). ``x`` (..., N) phase data; returns (..., len(ms)).
     """
+    if which == 1:
+        return _overlapping_sum_squares(x, ms)
     n = x.shape[-1]
     out = []
     s_pow, p = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, _BLOCK + 8)]), 1  # moving sums S_p, p a power of 2
@@ -275,6 +278,38 @@ def _sum_squares_unrolled(x: jax.Array, ms: tuple[int, ...], which: int) -> jax.
                 p *= 2
             out.append(_diff_sumsq(s_pow, (1.0, -2.0, 1.0), m, n - 3 * m + 1))
     return jnp.stack(out, axis=-1)
+
+
+_PASS_BLOCK = 2048  # points per step of the one-pass overlapping estimator
+
+
+def _overlapping_sum_squares(x: jax.Array, ms: tuple[int, ...]) -> jax.Array:
+    """OAVAR sums (SP 1065 eq. 11) of every static factor ``m`` in one pass over the record.
+
+    A loop over blocks of :data:`_PASS_BLOCK` start points reads the windows ``x[i + s]`` at the
+    distinct shifts ``s`` in {0, m, 2m} once per block (at octave factors ``2m`` is the next ``m``, so
+    the taus share their windows) and adds ``(x[i+2m] - 2 x[i+m] + x[i])^2`` for every ``m`` while the
+    windows are in cache, instead of one pass over the record per tau.
+    """
+    n = x.shape[-1]
+    shifts = sorted({0, *ms, *(2 * m for m in ms)})
+    where = {s: k for k, s in enumerate(shifts)}
+    blocks = -(-n // _PASS_BLOCK)
+    pad = blocks * _PASS_BLOCK + shifts[-1] - n
+    xpad = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)])
+    start = jnp.arange(_PASS_BLOCK)
+    limit = jnp.asarray([n - 2 * m for m in ms])
+
+    def step(b, acc):
+        i0 = b * _PASS_BLOCK
+        w = [lax.dynamic_slice_in_dim(xpad, i0 + s, _PASS_BLOCK, axis=-1) for s in shifts]
+        out = []
+        for k, m in enumerate(ms):
+            v = w[where[2 * m]] - 2.0 * w[where[m]] + w[0]
+            out.append(jnp.sum(jnp.where(i0 + start < limit[k], v * v, 0.0), axis=-1))
+        return acc + jnp.stack(out, axis=-1)
+
+    return lax.fori_loop(0, blocks, step, jnp.zeros(x.shape[:-1] + (len(ms),), x.dtype))
 
 
 @partial(jax.jit, static_argnames=("ms", "stat", "data_type"))

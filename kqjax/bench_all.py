@@ -1,0 +1,156 @@
+"""kqjax-bench --all: every benchmark area, with all threads and with one, in one Markdown table.
+
+Each area's own command (``kqjax-bench`` for links, ``kqjax-bench-sensors``,
+``kqjax-bench-screens`` for phase screens where installed) runs twice in a fresh process: once as
+it is, and once confined to one CPU core (``sched_setaffinity``), with XLA's intra-op threads, BLAS
+and OpenMP limited to one thread and ``--workers 1``. kqjax and its peers (NumPy, ``allantools``,
+``aotools``) are measured in the same process each time, so every ratio compares like with like.
+The areas' JSON results are kept whole under ``areas`` and summarised as rows
+``(area, row, unit, value with all threads, value with one thread, peer, ratios)``.
+
+Usage: ``kqjax-bench --all [--quick] [--areas links sensors screens] [--json FILE]
+[--markdown FILE]``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from kqjax.benchmarking import environment
+
+AREAS = {"links": "kqjax.bench", "sensors": "kqjax.bench_sensors", "screens": "kqjax.bench_screens"}
+ONE_THREAD_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+                  "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+THREADS = ("all", "one")
+
+
+def available(area: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(AREAS[area]) is not None
+
+
+def _one_core() -> None:  # pragma: no cover  (runs in the child)
+    try:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    except (AttributeError, OSError):
+        pass
+
+
+def measure(area: str, threads: str, quick: bool, log) -> dict:
+    """One area's JSON result, measured in a fresh process with all threads or one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", AREAS[area], "--json", str(out)] + (["--quick"] if quick else [])
+        env = dict(os.environ)
+        extra = {}
+        if threads == "one":
+            env.update(ONE_THREAD_ENV)
+            if area == "links":
+                cmd += ["--workers", "1"]
+            extra["preexec_fn"] = _one_core
+        log(f"{area}, {threads} thread{'s' if threads == 'all' else ''}: {' '.join(cmd[2:])}")
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, **extra)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{area} ({threads} threads) failed:\n{proc.stderr[-2000:]}")
+        return json.loads(out.read_text())
+
+
+def summary(area: str, result: dict) -> list[dict]:
+    """Rows ``{row, unit, value, peer, ratio}`` of one area's result (``ratio``: kqjax over peer)."""
+    if "summary" in result:
+        return result["summary"]
+    rows = []
+    if area == "links":
+        rate = {k: r["pulses_per_s"] for k, r in result["rows"].items()}
+        for name, value in rate.items():
+            if name.startswith("kqjax"):
+                peer = name.replace("kqjax", "numpy", 1)
+                rows.append({"row": name, "unit": "pulses/s", "value": value, "peer": peer,
+                             "ratio": value / rate[peer] if peer in rate else None})
+    elif area == "sensors":
+        for n, t in result["allan_totals"].items():
+            rows.append({"row": f"Allan family (5 statistics), {float(n):.0e} samples", "unit": "s",
+                         "value": t["kqjax_s"], "peer": "allantools", "ratio": t["ratio"]})
+        for r in result["noise"]:
+            rows.append({"row": f"{r['noise']} noise, {r['samples']} samples", "unit": "realisations/s",
+                         "value": r["kqjax_per_s"], "peer": "allantools", "ratio": r["ratio"]})
+    return rows
+
+
+def combine(results: dict) -> list[dict]:
+    """Rows of every area with the all-thread and one-thread values side by side."""
+    out = []
+    for area, by_threads in results.items():
+        one = {r["row"]: r for r in summary(area, by_threads["one"])}
+        for r in summary(area, by_threads["all"]):
+            o = one.get(r["row"], {})
+            out.append({"area": area, "row": r["row"], "unit": r["unit"], "peer": r["peer"],
+                        "value_all": r["value"], "value_one": o.get("value"),
+                        "ratio_all": r["ratio"], "ratio_one": o.get("ratio")})
+    return out
+
+
+def _num(x) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.3e}"
+
+
+def markdown(result: dict) -> str:
+    env = result["environment"]
+    lines = [f"Measured {result['date']} on {env['processor']} ({env['cpu_count']} CPUs, {env['cpus_usable']} "
+             f"usable), device {env['device']}, jax {env['jax_version']}, numpy {env['numpy_version']}"
+             f"{' (--quick: smoke-test sizes, the ratios say little)' if result['quick'] else ''}.",
+             "", "| area | row | unit | kqjax, all threads | kqjax, one thread | peer | ratio, all threads | "
+             "ratio, one thread |", "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        ratios = [("—" if v is None else f"{v:.3g}×") for v in (r["ratio_all"], r["ratio_one"])]
+        lines.append(f"| {r['area']} | {r['row']} | {r['unit']} | {_num(r['value_all'])} | {_num(r['value_one'])} | "
+                     f"{r['peer'] or '—'} | {ratios[0]} | {ratios[1]} |")
+    return "\n".join(lines)
+
+
+def run(areas=None, quick: bool = False, log=None) -> dict:
+    import datetime
+
+    say = log or (lambda msg: None)
+    areas = [a for a in (areas or AREAS) if available(a)]
+    results = {a: {t: measure(a, t, quick, say) for t in THREADS} for a in areas}
+    return {"benchmark": "kqjax-bench --all", "date": datetime.date.today().isoformat(), "quick": quick,
+            "environment": environment(), "rows": combine(results), "areas": results}
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="kqjax-bench --all", description=__doc__.splitlines()[0])
+    ap.add_argument("--all", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--areas", nargs="+", choices=list(AREAS), default=None, help="areas to measure (default: all)")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the Markdown table to FILE")
+    args = ap.parse_args(argv)
+    from kqjax.benchmarking import write_json
+
+    result = run(args.areas, args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
+    table = markdown(result)
+    print(table)
+    if args.json:
+        write_json(args.json, result)
+        print(f"json: {args.json}")
+    if args.markdown:
+        from kqjax.results.io import atomic_path
+
+        with atomic_path(args.markdown) as tmp:
+            tmp.write_text(table + "\n")
+        print(f"markdown: {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

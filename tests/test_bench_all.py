@@ -1,0 +1,34 @@
+"""kqjax-bench --all: the combined table from the areas' own results (no timing asserted)."""
+from __future__ import annotations
+
+from kqjax import bench_all
+
+
+def _links(count, numpy):
+    return {"rows": {"kqjax count": {"pulses_per_s": count}, "numpy count": {"pulses_per_s": numpy},
+                     "kqjax count bbm92": {"pulses_per_s": 2.0}}}
+
+
+def test_rows_pair_each_kqjax_row_with_its_peer_at_both_thread_counts():
+    rows = bench_all.combine({"links": {"all": _links(8.0, 2.0), "one": _links(3.0, 2.0)}})
+    by = {r["row"]: r for r in rows}
+    assert set(by) == {"kqjax count", "kqjax count bbm92"}
+    assert by["kqjax count"]["ratio_all"] == 4.0 and by["kqjax count"]["ratio_one"] == 1.5
+    assert by["kqjax count bbm92"]["ratio_all"] is None  # no peer row measured
+
+
+def test_sensor_rows_and_markdown_table():
+    sensors = {"allan_totals": {"1000000": {"kqjax_s": 0.1, "ratio": 2.5}},
+               "noise": [{"noise": "white FM", "samples": 65536, "kqjax_per_s": 100.0, "ratio": 3.0}]}
+    result = {"date": "2026-11-27", "quick": False, "rows": bench_all.combine({"sensors": {"all": sensors, "one": sensors}}),
+              "environment": {"processor": "cpu", "cpu_count": 2, "cpus_usable": 2, "device": "cpu:cpu x1",
+                              "jax_version": "0", "numpy_version": "0"}}
+    table = bench_all.markdown(result).splitlines()
+    assert table[2].startswith("| area | row |") and len(table) == 4 + 2
+    assert "| sensors | Allan family (5 statistics), 1e+06 samples | s | 0.1 | 0.1 | allantools | 2.5× | 2.5× |" in table
+
+
+def test_an_area_may_give_its_own_summary():
+    own = {"summary": [{"row": "screens 256^2", "unit": "screens/s", "value": 5.0, "peer": "aotools", "ratio": 2.0}]}
+    (row,) = bench_all.combine({"screens": {"all": own, "one": own}})
+    assert row["value_one"] == 5.0 and row["ratio_all"] == 2.0

@@ -74,10 +74,10 @@ def execute(cfg, output_dir=None, prepared=None):
     ds.attrs.update(provenance(OmegaConf.to_yaml(cfg, resolve=True), built.run.seed, built.run.prng,
                                time.perf_counter() - start, task=cfg.get("task"), **extra))
     written = []
-    if output_dir is not None:
+    if output_dir is not None:  # the dataset last: once it is there, the job's files are all there
         output_dir = Path(output_dir)
-        written.append(write_dataset(ds, output_dir / "results.nc"))
         written.extend(plots(ds, output_dir))
+        written.insert(0, write_dataset(ds, output_dir / "results.nc"))
     return ds, written
 
 

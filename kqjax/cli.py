@@ -87,6 +87,25 @@ def preflight(argv) -> Path | None:
     return _check_output_dir([*jobs[0], *hydra_overrides], name, "sweep" if multirun else "run")
 
 
+def _init_distributed(argv) -> None:
+    """``jax.distributed.initialize`` per the first job's ``run.distributed``, before the checks
+    touch a device (:mod:`kqjax.engine.distributed`); nothing to do outside a cluster job unless
+    the command line sets it."""
+    from kqjax.config.build import check_run
+    from kqjax.engine import distributed
+
+    overrides, name, multirun, info = split_argv(argv)
+    if info or (distributed.detect() is None and not any("distributed" in o for o in overrides)):
+        return
+    own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    try:
+        job = (expand_multirun(own) or [own])[0] if multirun else own
+        run = check_run(compose(job, name).get("run"))
+    except ConfigError:
+        return  # the checks report it
+    distributed.initialize(run.distributed)
+
+
 def _check_output_dir(overrides, name: str, which: str) -> Path | None:
     """Hydra's run (or sweep) directory must be, or be creatable as, a writable directory."""
     from omegaconf import OmegaConf
@@ -171,6 +190,8 @@ def usage() -> str:
         "    kqjax channel.length_km=[0,50,100] detector.efficiency=linspace:0.2:0.8:4",
         "sweeps across runs (-m; each job writes its own dataset, kqjax-collect DIR merges them):",
         "    kqjax -m detector=snspd,gys channel.attenuation_db_per_km=0.16,0.2",
+        "  kqjax-resume DIR redoes the unfinished jobs of a killed multirun; clusters: hydra/launcher=",
+        "  kqjax_joblib | kqjax_local | kqjax_slurm | kqjax_ray (docs/cluster.md)",
         "",
         "Ctrl-C (or SIGTERM) stops a run after the chunk in flight and writes what is done (complete = 0);",
         "exit status 130 (143).",
@@ -290,19 +311,53 @@ def _stopped(ds) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _already_done(cfg):
+    """A multirun job rerun into its old directory (``hydra.sweep.dir=DIR``, ``kqjax-resume DIR``)
+    whose dataset is complete and made from the same config: one line, and its score; else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from kqjax.api import score
+    from kqjax.results.resume import RESULT, finished
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN or not finished(_STATE["run_dir"], OmegaConf.to_yaml(cfg, resolve=True)):
+        return None
+    import xarray as xr
+
+    with xr.open_dataset(Path(_STATE["run_dir"]) / RESULT) as ds:
+        value = score(ds)
+    print(f"kqjax: job {hc.job.num}: {Path(_STATE['run_dir']) / RESULT} is complete; skipped")
+    _STATE["jobs_done"] += 1
+    return value
+
+
 def _app(cfg) -> float:
     """One job. Returns the job's score (see :func:`kqjax.api.score`) for a sweeper such as Optuna."""
     from hydra.core.hydra_config import HydraConfig
 
     from kqjax.api import execute, prepare, score, summary
-    from kqjax.engine import driver
+    from kqjax.engine import distributed, driver
 
     _STATE["run_dir"] = HydraConfig.get().runtime.output_dir
     if driver.stop_requested():  # a multirun stopped in an earlier job
         raise KeyboardInterrupt
     driver.reset_stop()
+    import logging
+
+    logging.getLogger("jax").setLevel(logging.WARNING)  # also in a launcher's worker process
+    try:  # before anything touches a device (a launcher's worker process runs only this job)
+        distributed.initialize((cfg.get("run") or {}).get("distributed", "auto"))
+    except RuntimeError as err:
+        print(f"kqjax: error: {err}", file=sys.stderr)
+        _exit(2)
     task, built = prepare(cfg)
-    ds, written = execute(cfg, _STATE["run_dir"], prepared=(task, built))
+    done = _already_done(cfg)
+    if done is not None:
+        return done
+    writer = distributed.process_index() == 0  # on several hosts, process 0 writes the files
+    ds, written = execute(cfg, _STATE["run_dir"] if writer else None, prepared=(task, built))
     print(summary(task, ds))
     for path in written:
         print(f"{'dataset' if str(path).endswith('.nc') else 'plot'}: {path}")
@@ -327,7 +382,11 @@ def main(argv=None) -> None:
     previous = _install_handlers()
     try:
         try:
+            _init_distributed(argv)
             _STATE["keep"] = preflight(argv)
+        except RuntimeError as err:  # jax.distributed.initialize failed
+            print(f"kqjax: error: {err}", file=sys.stderr)
+            sys.exit(2)
         except ConfigError as err:
             print(f"kqjax: error: {err}", file=sys.stderr)
             sys.exit(2)

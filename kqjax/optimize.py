@@ -289,18 +289,22 @@ def _evaluate_program(objective_fn):
 
 @functools.lru_cache(maxsize=32)
 def task_objective(task, name: str, kind: str, q: float, samples: int, seed: int = 0,
-                   prng: str = "threefry2x32", pulses: float | None = None):
+                   prng: str = "threefry2x32", pulses: float | None = None, nodes: int | None = None):
     """``comps -> (surrogate, objective, mean, quantile)`` of a task's objective.
 
     ``task.objective_samples(name, comps, key, samples)`` gives the values at ``samples`` fading
     realisations; the key derives from ``(seed, prng)`` and is the same at every call (common
-    random numbers). Cached, so that equal settings reuse compiled programs.
+    random numbers). ``nodes``: quadrature nodes over a run's time window, for objectives of a
+    whole pass. Cached, so that equal settings reuse compiled programs.
     """
     key = keys.stream(keys.root_key(seed, prng), "fading")
 
     extra = {"pooled": True} if kind == "pooled" else {}
-    if pulses is not None and "pulses" in inspect.signature(task.objective_samples).parameters:
+    accepts = inspect.signature(task.objective_samples).parameters
+    if pulses is not None and "pulses" in accepts:
         extra["pulses"] = float(pulses)  # the expected counts of the run (finite-size estimators)
+    if nodes is not None and "nodes" in accepts:
+        extra["nodes"] = int(nodes)
 
     def objective_fn(comps):
         return statistic(task.objective_samples(name, comps, key, samples, **extra), kind, q)
@@ -350,12 +354,15 @@ def run(task, built, mode: str = "optimize"):
     s = built.optimize
     comps = built.components
     fading = any(getattr(c, "random", False) for c in comps.values())
-    n = s.samples if fading and s.statistic != "pooled" else 1
+    whole_run = s.objective in getattr(task, "POOLED_OBJECTIVES", ())  # one value over fading and time
+    n = s.samples if fading and s.statistic != "pooled" and not whole_run else 1
     objective_fn = task_objective(task, s.objective, s.statistic, s.quantile, n, built.run.seed, built.run.prng,
-                                  built.run.pulses)
+                                  built.run.pulses, s.time_nodes)
     units, long_name = task.OBJECTIVES[s.objective]
     if not fading:
         how = ""
+    elif whole_run:
+        how = ", expected counts over fading pooled"
     elif s.statistic == "mean":
         how = ", mean over fading"
     elif s.statistic == "pooled":

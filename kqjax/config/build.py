@@ -58,7 +58,9 @@ def check_value(path: str, spec, value):
         raise ConfigError(path, value, message=f"{path}={value}: {err}") from None
     if sweep is None:
         if spec.check(value) is not None:
-            raise ConfigError(path, value, spec.allowed())
+            from kqjax.config.compose import explain_sweep
+
+            raise explain_sweep(ConfigError(path, value, spec.allowed()))  # a typo in a range names the forms
         return value, None
     for v in sweep:
         if spec.check(float(v)) is not None:
@@ -179,13 +181,13 @@ def check_validate(group: str, cls, values: dict, flat: dict, size: int):
     points = range(size) if swept else range(1)
     for i in points:
         kwargs = {k: (v if fields[k].static else float(swept[k][i] if k in swept else v))
-                  for k, v in values.items()}
+                  for k, v in values.items() if k in fields}
         try:
             cls(**kwargs).validate()
         except ValueError as err:
             text = str(err).splitlines()[0] if str(err) else type(err).__name__
-            named = sorted((m.start(), k) for k in values for m in [re.search(rf"\b{k}\b", text)] if m)
-            name = named[0][1] if named else next(iter(values))
+            named = sorted((m.start(), k) for k in kwargs for m in [re.search(rf"\b{k}\b", text)] if m)
+            name = named[0][1] if named else next(iter(kwargs))
             value = _fmt(kwargs[name]) if isinstance(kwargs[name], float) else kwargs[name]
             where = " (in the sweep)" if name in swept else ""
             raise ConfigError(f"{group}.{name}", value, message=f"{group}.{name}={_show(value)}{where}: {text}") from None

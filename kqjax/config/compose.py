@@ -157,7 +157,8 @@ def explain_sweep(err: ConfigError) -> ConfigError:
     """A numeric field given a word with colons or parentheses (``lnspace:0:250:51``, a typo in a
     range): the same line, naming the forms a sweep may take."""
     value = err.value
-    if not isinstance(value, str) or not str(err.allowed).startswith(("a number", "an integer")):
+    if not isinstance(value, str) or not str(err.allowed).startswith(("a number", "an integer")) \
+            or "; or a sweep: " in str(err):
         return err
     m = re.match(r"\s*([A-Za-z_]\w*)\s*[:(]", value)
     if not m:

@@ -13,6 +13,6 @@ class ConfigError(ValueError):
 
 
 def _show(value) -> str:
-    if isinstance(value, float) and value == int(value) and abs(value) < 1e16:
+    if isinstance(value, float) and abs(value) < 1e16 and value == int(value):  # nan and inf: str
         return repr(value)
     return str(value) if not isinstance(value, str) else value

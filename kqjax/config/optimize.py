@@ -26,6 +26,8 @@ class OptimizeSettings:
     optimizer: str = "adam"
     learning_rate: float | None = param(None, gt=0, le=1e3, long_name="optimiser step size (null: default)")
     steps: int = param(300, ge=1, le=10**6, integer=True, long_name="optimiser steps")
+    time_nodes: int = param(32, ge=1, le=4096, integer=True,
+                            long_name="Gauss-Legendre nodes over a pass's time window (objective secret_key_bits)")
     options: tuple = ()  # ((name, value), ...) passed to optax.<optimizer>
 
 

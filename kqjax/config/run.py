@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from kqjax.config.settings import levels
+from kqjax.engine.driver import DEFAULT_CHUNK, default_chunk  # noqa: F401  (DEFAULT_CHUNK: the CPU's)
 from kqjax.engine.keys import BLOCK, PRNG_IMPLS
 from kqjax.engine.params import param, specs
-
-DEFAULT_CHUNK = {"count": 2**28, "event": 2**20}
 
 
 class _YamlBool:
@@ -38,16 +38,27 @@ class RunSettings:
                                    long_name="pulses per compiled step (a multiple of 65536)")
     workers: int | None = param(None, ge=1, le=256, integer=True,
                                 long_name="chunks in flight at once (null: the usable cores, at most 8)")
+    devices: int | None = param(None, ge=1, le=65536, integer=True,
+                                long_name="local devices sharing each chunk's blocks (null: all)")
+    target_rel_error: float | None = param(None, gt=0, lt=1,
+                                           long_name="relative standard error of the key rate at which "
+                                                     "a point stops (null: run all pulses)")
     mode: str = param("count", choices=("count", "event"), long_name="sampling level")
     prng: str = param("threefry2x32", choices=PRNG_IMPLS, long_name="JAX PRNG implementation")
     slot_s: float = param(1.0, gt=0, le=1e6, unit="s",
                           long_name="time slot over a channel that changes in time (whole blocks)")
     progress: object = param("auto", choices=("auto", _YamlBool(True), _YamlBool(False)),
                              long_name="progress bar")
+    distributed: object = param("auto", choices=("auto", _YamlBool(True), _YamlBool(False)),
+                                long_name="jax.distributed.initialize (auto: in a multi-task SLURM/MPI job)")
+    fading_samples: int = param(1000, ge=0, le=10**6, integer=True,
+                                long_name="fading realisations per sweep point for the transmittance "
+                                          "distribution, outage and key-rate quantiles (0: none)")
+    quantiles: tuple = levels((0.1, 0.5, 0.9), long_name="quantile levels of the key rate over the fading")
 
     @property
     def chunk(self) -> int:
-        return self.chunk_size or DEFAULT_CHUNK[self.mode]
+        return self.chunk_size or default_chunk(self.mode)
 
     @property
     def show_progress(self) -> bool | None:

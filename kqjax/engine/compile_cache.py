@@ -1,12 +1,14 @@
 """Persistent compilation cache: compiled programs kept on disk from one run to the next.
 
-A run whose programs have the shapes of an earlier run's skips XLA compilation (the default
-fiber experiment on a 2-core CPU: 12 s instead of 19 s). The directory is ``$KQJAX_CACHE_DIR``,
+A run whose programs have the shapes of an earlier run's skips XLA compilation (measured in
+docs/scaling.md). The directory is ``$KQJAX_CACHE_DIR``,
 else ``$XDG_CACHE_HOME/kqjax/xla``, else ``~/.cache/kqjax/xla``; ``KQJAX_CACHE_DIR=`` (empty)
 turns the cache off. A cache directory set through JAX itself (``JAX_COMPILATION_CACHE_DIR`` or
-``jax_compilation_cache_dir``) is left as it is. Only programs that took at least
-``MIN_COMPILE_S`` to compile are kept. Entries are keyed by the program, the jax/jaxlib versions
-and the device, so a stale entry is never used.
+``jax_compilation_cache_dir``) is left as it is. Programs that took at least ``MIN_COMPILE_S``
+to compile are kept: every program by default (``$KQJAX_CACHE_MIN_COMPILE_S`` sets another
+threshold, in seconds), so that a second run, whose chunk shapes do not depend on ``run.pulses``,
+compiles nothing (the count step, the estimator's ``rates``, the optimiser's programs). Entries
+are keyed by the program, the jax/jaxlib versions and the device, so a stale entry is never used.
 """
 from __future__ import annotations
 
@@ -16,7 +18,16 @@ from pathlib import Path
 import jax
 
 ENV = "KQJAX_CACHE_DIR"
-MIN_COMPILE_S = 1.0
+
+
+def _min_compile_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get("KQJAX_CACHE_MIN_COMPILE_S", "0")))
+    except ValueError:
+        return 0.0
+
+
+MIN_COMPILE_S = _min_compile_s()
 
 
 def directory() -> Path | None:

@@ -9,6 +9,11 @@ results depend neither on the chunk size nor on ``workers``. A KeyboardInterrupt
 walk; the counts of the chunks finished before the first unfinished one are returned with
 ``complete=False``.
 
+Over a sweep grid (``points``) a chunk is computed in slices of ``slice_points`` points (the
+step gets their indices), so memory does not grow with the number of points. With ``converged``
+a point stops accumulating once it says so, judged after each whole chunk in chunk order, so the
+counts of a point (and the chunk it stopped at) do not depend on timing or on ``workers``.
+
 A stop can also be asked for with :func:`request_stop` (what a signal handler does, e.g. the
 command line's for SIGINT and SIGTERM): the loop checks the flag while it waits for a chunk and
 after each one, so a Ctrl-C is never lost (a KeyboardInterrupt raised by a signal handler inside a
@@ -28,19 +33,28 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from kqjax.engine.keys import BLOCK
 
+DEFAULT_CHUNK = {"count": 2**28, "event": 2**20}
+"""Pulses per compiled step on a CPU; an accelerator takes ``ACCELERATOR_CHUNK_SCALE`` times more."""
+ACCELERATOR_CHUNK_SCALE = 4
+
 
 @dataclasses.dataclass
 class Accumulated:
-    """Exact totals of a run (or of the part finished before an interruption)."""
+    """Exact totals of a run (or of the part finished before an interruption).
+
+    ``pulses``: pulses of the chunks finished (per point: ``point_pulses``, when a grid's points
+    were accumulated apart, e.g. with early stopping)."""
 
     counts: object
     pulses: int
     complete: bool
     seconds: float
+    point_pulses: np.ndarray | None = None
 
 
 _STOP = threading.Event()
@@ -84,15 +98,19 @@ def _result(fut: Future):
 
 
 def plan(total: int, chunk: int, block: int = BLOCK) -> tuple[int, int]:
-    """Number of blocks of the run and blocks per chunk."""
+    """Number of blocks of the run and blocks per chunk. The chunk does not shrink for a short run
+    (its tail blocks are empty), so a run of any length uses the same compiled step."""
     blocks = -(-int(total) // block)
-    per_chunk = max(1, int(chunk) // block)
-    return blocks, min(per_chunk, max(blocks, 1))
+    return blocks, max(1, int(chunk) // block)
+
+
+def accelerator() -> bool:
+    return jax.default_backend() != "cpu"
 
 
 def default_workers() -> int:
     """Chunks in flight by default: the usable cores (at most 8) on a CPU, else 2."""
-    if jax.default_backend() != "cpu":
+    if accelerator():
         return 2
     try:
         cores = len(os.sched_getaffinity(0))
@@ -101,38 +119,99 @@ def default_workers() -> int:
     return max(1, min(cores, 8))
 
 
+def default_chunk(mode: str) -> int:
+    """Pulses per step by default: 2^28 (count) or 2^20 (event) on a CPU, 4 times that on an
+    accelerator (a GPU step of 2^28 pulses is over in milliseconds; larger ones keep it busy)."""
+    return DEFAULT_CHUNK[mode] * (ACCELERATOR_CHUNK_SCALE if accelerator() else 1)
+
+
+def memory_budget() -> int:
+    """Bytes the steps in flight may use for their work arrays: 1/8 of the device's memory
+    (``bytes_limit`` of an accelerator), 256 MiB on a CPU."""
+    if accelerator():
+        try:
+            stats = jax.local_devices()[0].memory_stats() or {}
+            return max(2**28, int(stats.get("bytes_limit", 2**33)) // 8)
+        except (AttributeError, NotImplementedError, RuntimeError, TypeError, ValueError):  # no statistics
+            return 2**30
+    return 2**28
+
+
+def devices(count: int | None = None) -> list:
+    """The local devices a run uses: all of them (``None``) or the first ``count``."""
+    local = jax.local_devices()
+    if count is None:
+        return local
+    if not 1 <= int(count) <= len(local):
+        raise ValueError(f"{count} devices asked for, {len(local)} here")
+    return local[:int(count)]
+
+
+def slices(active: np.ndarray, per: int) -> list[tuple[np.ndarray, int]]:
+    """``active`` point indices in slices of ``per``: ``(indices [per], valid)``, the last one
+    padded with its last index (only its first ``valid`` entries count)."""
+    out = []
+    for start in range(0, active.size, per):
+        part = active[start:start + per]
+        out.append((np.concatenate([part, np.full(per - part.size, part[-1])]).astype(np.int64), part.size))
+    return out
+
+
 def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
-               progress: bool | None = None, desc: str = "pulses",
-               workers: int | None = None) -> Accumulated:
+               progress: bool | None = None, desc: str = "pulses", workers: int | None = None,
+               points: int | None = None, slice_points: int | None = None,
+               converged: Callable | None = None) -> Accumulated:
     """Run ``step(first_block, block_sizes) -> pytree of int counts`` over all blocks.
 
     ``block_sizes`` has a fixed length (blocks per chunk) so the step compiles once; blocks past
     the end of the run have size 0. The first chunk runs alone (it compiles the step), then
     ``workers`` (default: ``default_workers()``) at a time.
+
+    With ``points`` (a grid of that many points), the step is ``step(first, sizes, idx)`` for the
+    points ``idx`` [``slice_points``] and returns leaves with that leading axis; the counts come
+    back with a leading axis of ``points``. ``converged(counts, pulses) -> bool [points]`` (from
+    the counts and pulses per point so far, after each whole chunk) stops the points it marks.
     """
     blocks, per_chunk = plan(total, chunk, block)
     workers = default_workers() if workers is None else max(1, int(workers))
+    per_slice = None if points is None else max(1, min(int(slice_points or points), points))
     start = time.perf_counter()
+    stopped = None if points is None else np.zeros(points, bool)  # as of the last whole chunk
+    point_pulses = None if points is None else np.zeros(points, np.int64)
 
-    def one(first):
-        idx = first + np.arange(per_chunk, dtype=np.int64)
-        sizes = np.clip(total - idx * block, 0, block).astype(np.int64)
-        out = jax.device_get(step(np.int64(first), sizes))
+    def one(first, idx):
+        at = np.int64(first) + np.arange(per_chunk, dtype=np.int64)
+        sizes = np.clip(total - at * block, 0, block).astype(np.int64)
+        out = jax.device_get(step(np.int64(first), sizes) if idx is None else step(np.int64(first), sizes, idx))
         return jax.tree_util.tree_map(lambda x: np.asarray(x, dtype=np.int64), out), int(sizes.sum())
 
-    pool = ThreadPoolExecutor(workers) if workers > 1 and blocks > per_chunk else None
+    def items():
+        """(first, idx, valid, last of its chunk) in chunk order, slices of the points still running."""
+        for first in range(0, blocks, per_chunk):
+            if points is None:
+                yield first, None, 0, True
+                continue
+            parts = slices(np.flatnonzero(~stopped), per_slice)
+            if not parts:
+                return
+            for j, (idx, valid) in enumerate(parts):
+                yield first, idx, valid, j == len(parts) - 1
 
-    def submit(first) -> Future:
+    many = blocks > per_chunk or (points is not None and points > per_slice)
+    pool = ThreadPoolExecutor(workers) if workers > 1 and many else None
+
+    def submit(first, idx) -> Future:
         if pool is not None:
-            return pool.submit(one, first)
+            return pool.submit(one, first, idx)
         done_now = Future()
-        done_now.set_result(one(first))
+        done_now.set_result(one(first, idx))
         return done_now
 
-    firsts = iter(range(0, blocks, per_chunk))
+    work = items()
     running = collections.deque()
-    acc, done = None, 0
+    acc, cur, done = None, None, 0
     bar = _bar(total, progress, desc)
+    pace = _Pace(total, workers, desc)
     _loops[0] += 1
     own = None  # Python's default SIGINT handler, replaced by the flag while the loop runs
     if threading.current_thread() is threading.main_thread() and \
@@ -141,27 +220,46 @@ def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
     try:
         if _STOP.is_set():
             raise KeyboardInterrupt
-        first = next(firsts, None)
-        if first is not None:  # the first chunk alone: it compiles the step
-            running.append(submit(first))
+        item = next(work, None)
+        if item is not None:  # the first chunk alone: it compiles the step
+            running.append((item, submit(item[0], item[1])))
         while running:
-            out, n = _result(running.popleft())
-            acc = out if acc is None else jax.tree_util.tree_map(np.add, acc, out)
-            done += n
-            if bar is not None:
-                bar.update(n)
+            (_, idx, valid, last), fut = running.popleft()
+            out, n = _result(fut)
+            if idx is None:
+                cur = out
+            else:
+                if cur is None:
+                    cur = jax.tree_util.tree_map(lambda x: np.zeros((points, *x.shape[1:]), np.int64), out)
+                rows = idx[:valid][~stopped[idx[:valid]]]
+                keep = ~stopped[idx[:valid]]
+                for c, o in zip(jax.tree_util.tree_leaves(cur), jax.tree_util.tree_leaves(out)):
+                    c[rows] += o[:valid][keep]
+            if last:  # a whole chunk: into the totals
+                acc = cur if acc is None else jax.tree_util.tree_map(np.add, acc, cur)
+                cur = None
+                if point_pulses is None:
+                    done += n
+                else:
+                    point_pulses[~stopped] += n
+                    done = int(point_pulses.max())
+                    if converged is not None:
+                        stopped = stopped | np.asarray(converged(acc, point_pulses), bool)
+                pace.update(done)
+                if bar is not None:
+                    bar.update(n)
             if _STOP.is_set():
                 raise KeyboardInterrupt
-            for first in firsts:
-                running.append(submit(first))
+            for item in work:
+                running.append((item, submit(item[0], item[1])))
                 if len(running) >= workers:
                     break
     except KeyboardInterrupt:
         if acc is None:
             raise
-        return Accumulated(acc, done, False, time.perf_counter() - start)
+        return Accumulated(acc, done, False, time.perf_counter() - start, point_pulses)
     finally:
-        for f in running:
+        for _, f in running:
             f.cancel()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -170,7 +268,70 @@ def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
         if own is not None:
             signal.signal(signal.SIGINT, own)
             _STOP.clear()  # only this loop's flag handler set it
-    return Accumulated(acc, done, True, time.perf_counter() - start)
+    return Accumulated(acc, done, True, time.perf_counter() - start, point_pulses)
+
+
+def relative_errors(estimate: Callable, sent, counts, measured, names=("key_rate_signed", "qber")):
+    """Relative standard errors of the estimator's outputs ``names`` at the simulated counts, by
+    the delta method over the multinomial of the pulses' cells.
+
+    The cells are (setting, outcome) of the measured settings and the unmeasured settings; with
+    x [K] their counts of N pulses, Cov(x) = N (diag(p) - p p^T) at p = x / N, so for an output
+    R(x) with gradient g: Var R = sum_k g_k^2 x_k - (sum_k g_k x_k)^2 / N (Cramer's delta method;
+    Var of a ratio estimator, e.g. Bickel & Doksum, Mathematical Statistics, sec. 5.3).
+    ``estimate(sent [S], counts [S, O]) -> dict``; ``measured``: static bool [S]. Returns
+    ``{name: |sigma / value|}`` (inf where the value is 0), elementwise for vector outputs.
+    """
+    measured = np.asarray(measured, bool)
+    s, o = counts.shape[-2:]
+    m_idx, u_idx = np.flatnonzero(measured), np.flatnonzero(~measured)
+    x = jnp.concatenate([counts[m_idx].reshape(-1), sent[u_idx]]).astype(jnp.float64)
+
+    def cells_to(x):
+        c = jnp.zeros((s, o), jnp.float64).at[m_idx].set(x[:m_idx.size * o].reshape(m_idx.size, o))
+        st = jnp.zeros(s, jnp.float64).at[m_idx].set(c[m_idx].sum(-1)).at[u_idx].set(x[m_idx.size * o:])
+        return st, c
+
+    def outputs(x):
+        out = estimate(*cells_to(x))
+        return {k: jnp.asarray(out[k], jnp.float64).reshape(-1) for k in names if k in out}
+
+    value = outputs(x)
+    jac = jax.jacfwd(outputs)(x)
+    n = jnp.maximum(x.sum(), 1.0)
+    res = {}
+    for k, v in value.items():
+        g = jac[k]  # [len(v), K]
+        var = jnp.maximum((g ** 2 * x).sum(-1) - (g @ x) ** 2 / n, 0.0)
+        rel = jnp.where(v != 0, jnp.sqrt(var) / jnp.abs(jnp.where(v != 0, v, 1.0)), jnp.inf)
+        res[k] = rel
+    return res
+
+
+_LONG_RUN_S = 3600.0  # a run expected to take longer than this says so
+
+
+class _Pace:
+    """Once ``workers`` chunks after the first (which compiles) have finished, estimate the time
+    left from their measured throughput and, if it exceeds an hour, say so on stderr once."""
+
+    def __init__(self, total: int, workers: int, desc: str):
+        self.total, self.workers, self.desc = int(total), workers, desc
+        self.start = self.base = None
+        self.chunks = 0
+
+    def update(self, done: int) -> None:
+        self.chunks += 1
+        if self.chunks == 1:
+            self.start, self.base = time.perf_counter(), done
+        elif self.chunks == self.workers + 1 and done < self.total:
+            rate = (done - self.base) / max(time.perf_counter() - self.start, 1e-9)
+            left = (self.total - done) / max(rate, 1e-300)
+            if left > _LONG_RUN_S:
+                import sys
+
+                print(f"kqjax: at the measured {rate:.3g} {self.desc}/s this run needs about {left / 3600:.3g} h "
+                      "more; Ctrl-C stops it and keeps what is done", file=sys.stderr, flush=True)
 
 
 def _bar(total: int, progress: bool | None, desc: str):

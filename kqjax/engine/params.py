@@ -61,10 +61,8 @@ class Spec:
             return None if value in self.choices else self.allowed()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return self.allowed()
-        if self.integer and float(value) != int(value):
-            return self.allowed()
         v = float(value)
-        if math.isnan(v):
+        if math.isnan(v) or (self.integer and (math.isinf(v) or v != int(v))):
             return self.allowed()
         if v < self.lo or (self.lo_open and v == self.lo):
             return self.allowed()

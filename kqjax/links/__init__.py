@@ -13,3 +13,5 @@ from kqjax.links.channels import transmittance_table  # noqa: F401
 from kqjax.links.channels import satellite  # noqa: F401
 from kqjax.links.channels import tle_pass  # noqa: F401
 from kqjax.links.channels import free_space  # noqa: F401  (with cn2_profile, turbulence, gamma_gamma, pointing)
+from kqjax.links.channels import elliptic_beam  # noqa: F401
+from kqjax.links.channels import platform_motion  # noqa: F401  (with frozen_flow)

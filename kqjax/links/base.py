@@ -55,10 +55,14 @@ class Factor:
     unit mean and also implement :meth:`sample_log` (reparameterised: a differentiable function
     of the fields for a fixed key) and :meth:`quadrature` (nodes and weights of ln of the factor,
     for expectations). ``time_varying = True`` when :meth:`log_gain` depends on ``t``.
+    ``correlated = True`` when a realisation is a function of time drawn once per run (a fading
+    time series, random and time-varying): the engine then passes the same run-level key at every
+    block, and :meth:`quadrature` is the marginal distribution at any time.
     """
 
     random = False
     time_varying = False
+    correlated = False
 
     def log_gain(self, t):
         """ln of the deterministic part of the factor at time ``t`` (nepers)."""
@@ -111,10 +115,14 @@ class Channel(abc.ABC):
         """Loss without fading, in dB."""
         return -self.log_transmittance(t) / _LN10_10
 
-    def sample(self, key, t=0.0, shape=()):
-        """Transmittance realisations at time ``t``: min(prod of factor realisations, 1)."""
-        keys = jax.random.split(key, len(self.factors()))
-        log_eta = sum(f.sample_log(k, t, shape) for f, k in zip(self.factors(), keys))
+    def sample(self, key, t=0.0, shape=(), run_key=None):
+        """Transmittance realisations at time ``t``: min(prod of factor realisations, 1). A
+        ``correlated`` factor draws from ``run_key`` (folded with its index) when one is given, so
+        that its samples at successive times are one time series."""
+        factors = self.factors()
+        keys = jax.random.split(key, len(factors))
+        log_eta = sum(f.sample_log(jax.random.fold_in(run_key, i) if f.correlated and run_key is not None else k,
+                                   t, shape) for i, (f, k) in enumerate(zip(factors, keys)))
         return jnp.exp(jnp.minimum(log_eta, 0.0))
 
     def nodes(self, t=0.0):
@@ -143,6 +151,12 @@ class Channel(abc.ABC):
     def transmittance(self, t=0.0):
         """Expected transmittance E[eta(t)]."""
         return self.expect(lambda e: e, t)
+
+    def prepare(self, key) -> "Channel":
+        """The channel ready for a run: what it draws once per run with ``key`` (a wave-optics
+        bank of transmittances) computed and held. The engine calls it, point by point, before
+        simulating; the default has nothing to draw and returns ``self``."""
+        return self
 
 
 # ----------------------------------------------------------------------------- protocols

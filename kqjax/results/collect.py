@@ -36,11 +36,19 @@ def job_overrides(job_dir: Path) -> dict:
 
 
 def collect(directory, output=None) -> xr.Dataset:
-    """One dataset from every finished job under ``directory``; missing jobs are skipped."""
+    """One dataset from every finished job under ``directory``; missing jobs are skipped, and so
+    are the datasets of interrupted jobs (``complete = 0``), listed in the ``jobs_incomplete``
+    attribute (``kqjax-resume DIRECTORY`` redoes them)."""
+    from kqjax.results.resume import dataset_complete
+
     directory = Path(directory)
-    jobs = sorted(p.parent for p in directory.rglob(RESULT) if p.parent != directory)
+    found = sorted(p.parent for p in directory.rglob(RESULT) if p.parent != directory)
+    jobs = [j for j in found if dataset_complete(j / RESULT)]
+    incomplete = [str(j.relative_to(directory)) for j in found if j not in jobs]
     if not jobs:
-        raise FileNotFoundError(f"no {RESULT} under {directory}")
+        raise FileNotFoundError(f"no complete {RESULT} under {directory}" +
+                                (f" ({len(incomplete)} incomplete: kqjax-resume {directory} redoes them)"
+                                 if incomplete else ""))
     overrides = [job_overrides(j) for j in jobs]
     keys = sorted({k for o in overrides for k in o})
     swept = [k for k in keys if len({str(o.get(k)) for o in overrides}) > 1]
@@ -62,6 +70,8 @@ def collect(directory, output=None) -> xr.Dataset:
     except ValueError:
         merged = xr.concat(parts, dim="job", combine_attrs="drop_conflicts")
     merged.attrs["jobs"] = len(jobs)
+    if incomplete:
+        merged.attrs["jobs_incomplete"] = " ".join(incomplete)
     merged.attrs["multirun_dir"] = str(directory)
     if output is not None:
         write_dataset(merged, output)
@@ -81,6 +91,8 @@ def main(argv=None) -> int:
         return 2
     dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
     print(f"merged {ds.attrs['jobs']} jobs ({dims})")
+    if ds.attrs.get("jobs_incomplete"):
+        print(f"skipped the incomplete jobs {ds.attrs['jobs_incomplete']} (kqjax-resume {args.directory} redoes them)")
     print(f"dataset: {out}")
     return 0
 

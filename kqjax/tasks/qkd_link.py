@@ -39,6 +39,15 @@ POOLED = {
     "key_rate_bps_pooled": Var((), "bit/s", "secret key rate of all time slots pooled (simulated counts)"),
     "transmittance_pooled": Var((), "1", "Alice-Bob transmittance averaged over the run"),
 }
+KEY_POOLED = {
+    "secret_key_bits_pooled": Var((), "bit", "secret key of all time slots pooled (simulated counts)"),
+    "secret_key_bits_expected": Var((), "bit", "secret key of all time slots pooled (expected counts)"),
+}
+"""The key of the whole run (one block: finite key over a pass), for protocols that report one."""
+PRECISION = {
+    "pulses_used": Var((), "pulse", "pulses sent at the point (early stopping: run.target_rel_error)"),
+    "key_rate_rel_error": Var((), "1", "relative standard error of the key rate (delta method)"),
+}
 COUNTS = {
     "sent": Var(("setting",), "pulse", "pulses sent per setting"),
     "counts": Var(("setting", "outcome"), "count", "pulses per setting and outcome (measured settings)"),
@@ -121,7 +130,8 @@ def variables(protocol, time_varying: bool) -> dict:
     if not time_varying:
         return {**per, **COUNTS}
     timed = {k: Var(("time_s", *v.dims), v.units, v.long_name) for k, v in {**per, **COUNTS}.items()}
-    return {**timed, **POOLED}
+    keyed = KEY_POOLED if "secret_key_bits" in protocol.VARIABLES else {}
+    return {**timed, **POOLED, **keyed}
 
 
 def coords(protocol, slots) -> dict:
@@ -138,11 +148,14 @@ def coords(protocol, slots) -> dict:
 OBJECTIVES = {
     "key_rate": ("bit/pulse", "asymptotic secret key rate"),
     "key_rate_bps": ("bit/s", "asymptotic secret key rate"),
+    "secret_key_bits": ("bit", "secret key of the run (a pass: its window) from its expected counts"),
 }
+POOLED_OBJECTIVES = ("secret_key_bits",)
+"""Objectives of the whole run's expected counts, one block over any fading and time."""
 
 
 def objective_samples(name: str, components: dict, key, samples: int, pooled: bool = False,
-                      pulses: float = 1.0):
+                      pulses: float = 1.0, nodes: int = 32):
     """The objective at ``samples`` transmittance realisations drawn with ``key`` (one value, at
     the expected transmittance, if no channel fades; one value, the estimator on the expected
     counts over the fading, if ``pooled``). The estimator sees the expected counts of ``pulses``
@@ -154,6 +167,12 @@ def objective_samples(name: str, components: dict, key, samples: int, pooled: bo
     R / (p_mu q) = Q_1 [1 - h2(e_1)] - f Q_mu h2(E_mu)): it has the sign and the scale of R but
     does not shrink with the signal or basis probabilities, so an optimiser climbs it towards key
     instead of turning the signal off.
+
+    ``secret_key_bits`` is the key length l of the whole run as one block (with
+    ``protocol.finite_key``: Lim et al.'s bound, unfloored) from its expected counts,
+    sum_t N_t p(eta(t)) = N E_t[p(eta(t))] (:meth:`Link.expected_run`: over a pass N = f W and
+    ``nodes`` Gauss-Legendre nodes over its window W; a static link: N = ``pulses``); always one
+    value, pooled over any fading. Without key it is the margin l / (N p_mu q).
     """
     link = link_of(components)
     protocol, parts = link.protocol, link.parts
@@ -163,6 +182,11 @@ def objective_samples(name: str, components: dict, key, samples: int, pooled: bo
 
     def objective(rate):
         return jnp.where(rate > 0, scale * rate, rate / margin)
+
+    if name == "secret_key_bits":
+        n, ps, po, eta = link.expected_run(pulses, nodes)
+        rate = protocol.estimate(ps, po, parts, eta)["key_rate_signed"]
+        return jnp.where(rate > 0, n * rate, rate / margin)[None]
 
     def signed(ps, po, eta):
         return objective(protocol.estimate(pulses * ps, pulses * po, parts, eta)["key_rate_signed"])
@@ -252,10 +276,20 @@ def analyse(ds, built):
 def run(built):
     link = link_of(built.components)
     r = built.run
+    if r.devices is not None and r.devices > jax.local_device_count():
+        raise ConfigError("run.devices", r.devices, f"an integer in [1, {jax.local_device_count()}] "
+                          "(the local devices) or null")
+    if r.target_rel_error is not None and link.time_varying:
+        raise ConfigError("run.target_rel_error", r.target_rel_error, message=f"run.target_rel_error="
+                          f"{r.target_rel_error}: must be null over a channel that changes in time")
     out = simulate(link, pulses=r.pulses, seed=r.seed, chunk_size=r.chunk, mode=r.mode, prng=r.prng,
-                   progress=r.show_progress, workers=r.workers, slot_s=r.slot_s)
+                   progress=r.show_progress, workers=r.workers, slot_s=r.slot_s, devices=r.devices,
+                   target_rel_error=r.target_rel_error)
     slots = out["slots"]
-    ds = assemble(out, variables(link.protocol, slots is not None), built.grid, coords=coords(link.protocol, slots))
+    names = variables(link.protocol, slots is not None)
+    if "pulses_used" in out:
+        names.update(PRECISION, qber_rel_error=Var(names["qber"].dims, "1", "relative standard error of the QBER"))
+    ds = assemble(out, names, built.grid, coords=coords(link.protocol, slots))
     ds.attrs["protocol"] = type(link.protocol).kind
     times = jnp.asarray(slots.times if slots is not None else [0.0])
     for name, (values, units, long_name) in describe(link, times).items():
@@ -266,6 +300,8 @@ def run(built):
         if window:
             ds["pass_duration_s"] = (built.grid.dims(), built.grid.unflatten(np.broadcast_to(window[0], (built.grid.size,))),
                                      {"units": "s", "long_name": "time above the elevation mask"})
+    if link.fading and r.fading_samples:
+        ds = add_fading_statistics(ds, link, built, 0.0 if slots is None else float(slots.times[slots.count // 2]))
     ds = analyse(ds, built)
     cls = type(link.protocol)
     attrs = {"pulses": r.pulses, "pulses_done": out["pulses_done"], "complete": out["complete"],
@@ -274,6 +310,37 @@ def run(built):
     if slots is not None:
         attrs.update(slot_s=slots.seconds, slots=slots.count)
     return ds, attrs
+
+
+FADING_STATISTICS = {
+    "transmittance_samples": Var(("sample",), "1", "Alice-Bob transmittance realisations of the fading "
+                                 "(drawn from the channel models with the run's seed; at the middle time slot "
+                                 "over a channel that changes in time)"),
+    "outage_probability": Var((), "1", "outage probability: fraction of fading realisations whose asymptotic "
+                              "key rate is zero"),
+    "key_rate_quantile": Var(("quantile",), "bit/pulse", "asymptotic key rate of a fading realisation at "
+                             "the quantile level (exceeded with probability 1 - level)"),
+    "density_transmittance": Var(("density_point",), "1", "transmittances at which the density is given"),
+    "transmittance_density": Var(("density_point",), "1", "analytic probability density of the Alice-Bob "
+                                 "transmittance"),
+}
+
+
+def add_fading_statistics(ds, link, built, t: float = 0.0):
+    """The fading statistics of :func:`kqjax.links.fading_statistics.fading_statistics` at time ``t``
+    as dataset variables (the density only where the model has one)."""
+    from kqjax.links.fading_statistics import fading_statistics
+
+    r = built.run
+    stats = fading_statistics(link, r.seed, r.prng, r.fading_samples, r.quantiles, t)
+    if not np.all(np.isfinite(stats["transmittance_density"])):
+        stats = {k: v for k, v in stats.items() if k not in ("density_transmittance", "transmittance_density")}
+    ds = ds.assign_coords(quantile=("quantile", list(r.quantiles), {"long_name": "quantile level"}))
+    for name, var in FADING_STATISTICS.items():
+        if name in stats:
+            ds[name] = (built.grid.dims() + var.dims, built.grid.unflatten(stats[name]),
+                        {"units": var.units, "long_name": var.long_name})
+    return ds
 
 
 def distance_dim(ds) -> str | None:
@@ -396,9 +463,71 @@ def plots(ds, directory) -> list:
     written = [write_figure(fig, f"{directory}/key_rate.png")]
     if "elevation_deg" in ds and ds["elevation_deg"].dims == ("time_s",):
         written.append(write_figure(pass_figure(ds, label), f"{directory}/pass.png"))
+    elif ds["key_rate"].dims == ("time_s",):
+        written.append(write_figure(time_series_figure(ds, label), f"{directory}/time_series.png"))
     if opt and dist:
         written.append(write_figure(optimum_figure(ds, opt, dist, label), f"{directory}/optimum.png"))
+    if "secret_key_bits_pooled" in ds and ds["secret_key_bits_pooled"].ndim:
+        written.append(write_figure(key_per_pass_figure(ds, label), f"{directory}/key_per_pass.png"))
+    if "transmittance_samples" in ds:
+        written.append(write_figure(pdtc_figure(ds, label), f"{directory}/pdtc.png"))
     return written
+
+
+def pdtc_figure(ds, label: str):
+    """The probability distribution of the transmittance (histogram of ``transmittance_samples``
+    at up to four sweep points, against ``transmittance_density`` where the model has one), and the
+    key-rate quantiles and outage probability against the first sweep dimension."""
+    import matplotlib.pyplot as plt
+
+    from kqjax.results.plots import label as axis_label
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
+    grid_dims = [d for d in ds["outage_probability"].dims]
+    flat = (lambda da: da.stack(_point=grid_dims)) if grid_dims else (lambda da: da.expand_dims(_point=[0]))
+    samples = flat(ds["transmittance_samples"]).transpose("_point", "sample")
+    density = flat(ds["transmittance_density"]).transpose("_point", ...) if "transmittance_density" in ds else None
+    at = flat(ds["density_transmittance"]).transpose("_point", ...) if density is not None else None
+    for i in pick(samples.sizes["_point"], 4):
+        values = samples.isel(_point=i).values
+        point = samples["_point"].values[i] if grid_dims else ()
+        point = point if isinstance(point, tuple) else (point,)
+        tag = ", ".join(f"{d}={float(v):g}" for d, v in zip(grid_dims, point)) or "all samples"
+        _, _, patches = left.hist(values, bins=40, density=True, histtype="step", label=tag)
+        if density is not None:
+            left.plot(at.isel(_point=i).values, density.isel(_point=i).values, color=patches[0].get_edgecolor(), lw=1.2)
+    left.set(xlabel="Alice-Bob transmittance", ylabel="probability density",
+             title="transmittance distribution: histogram" + (", model density (lines)" if density is not None else
+                                                               " (the model has no closed-form density)"))
+    quant = ds["key_rate_quantile"]
+    x = grid_dims[0] if grid_dims else None
+    if x is not None:
+        one = quant.isel({d: 0 for d in grid_dims[1:]})
+        for level in ds["quantile"].values:
+            y = one.sel(quantile=level).values
+            right.plot(ds[x], np.where(y > 0, y, np.nan), "o-", ms=3, label=f"quantile {level:g}")
+        mean = ds["key_rate_asymptotic"].isel({d: 0 for d in grid_dims[1:]})
+        right.plot(ds[x], np.where(mean > 0, mean, np.nan), "k--", lw=1, label=f"{label}, asymptotic (long run)")
+        right.set(xlabel=axis_label(ds[x]), xscale="log" if ds[x].values.min() > 0 and
+                  ds[x].values.max() / ds[x].values.min() > 50 else "linear")
+        twin = right.twinx()
+        twin.plot(ds[x], ds["outage_probability"].isel({d: 0 for d in grid_dims[1:]}), ":", color="tab:red",
+                  label="outage probability")
+        twin.set(ylabel="outage probability", ylim=(-0.02, 1.02))
+        twin.legend(fontsize=8, loc="upper right")
+    else:
+        y = quant.values
+        right.plot(ds["quantile"], np.where(y > 0, y, np.nan), "o-", label=f"outage probability "
+                   f"{float(ds['outage_probability']):.3g}")
+        right.set(xlabel="quantile level")
+    right.set(yscale="log", ylabel="key rate of a fading realisation [bit/pulse]",
+              title=f"{label}: key-rate quantiles over the fading")
+    for ax in (left, right):
+        ax.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+    right.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
 
 
 def pass_figure(ds, label: str):
@@ -413,14 +542,74 @@ def pass_figure(ds, label: str):
         left.plot(ds["elevation_deg"].values[part], ds["loss_db"].values[part], style,
                   label="rising" if style == "-" else "setting")
     left.set(xlabel=axis_label(ds["elevation_deg"]), ylabel=axis_label(ds["loss_db"]), title="channel loss")
-    y = np.where(ds["key_rate_bps"] > 0, ds["key_rate_bps"], np.nan)
-    right.plot(ds["time_s"], y, "o-", ms=3, label=f"{label}, per slot")
-    right.axhline(float(ds["key_rate_bps_pooled"]), color="k", ls=":", lw=1, label="whole pass pooled")
-    right.set(yscale="log", xlabel=axis_label(ds["time_s"]), ylabel=axis_label(ds["key_rate_bps"]),
-              title=f"pass of {float(ds['pass_duration_s']):.0f} s above the mask")
+    rate_along_time(right, ds, label, "whole pass pooled")
+    right.set(yscale="log", title=f"pass of {float(ds['pass_duration_s']):.0f} s above the mask")
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def rate_along_time(ax, ds, label: str, pooled: str):
+    """The key rate of each time slot (bit/s) and, dotted, that of all slots pooled."""
+    from kqjax.results.plots import label as axis_label
+
+    y = np.where(ds["key_rate_bps"] > 0, ds["key_rate_bps"], np.nan)
+    ax.plot(ds["time_s"], y, "o-", ms=3, label=f"{label}, per slot")
+    ax.axhline(float(ds["key_rate_bps_pooled"]), color="k", ls=":", lw=1, label=pooled)
+    ax.set(xlabel=axis_label(ds["time_s"]), ylabel=axis_label(ds["key_rate_bps"]))
+
+
+def time_series_figure(ds, label: str):
+    """A channel that changes in time (not a pass): the key rate per slot with the pooled rate,
+    and the transmittance along time: expected, and as the counts saw it, the mean transmittance
+    times the slot's fraction of measured pulses with a click over the run's (exact where clicks
+    are proportional to the transmittance: dark counts negligible, eta mu << 1)."""
+    import matplotlib.pyplot as plt
+
+    from kqjax.results.plots import label as axis_label
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
+    rate_along_time(left, ds, label, "all slots pooled")
+    left.set(title=f"{ds.attrs['slots']} slots of {ds.attrs['slot_s']:.3g} s")
+    clicked = ds["counts"].isel(outcome=slice(0, -1)).sum(("setting", "outcome"))
+    measured = ds["counts"].sum(("setting", "outcome"))
+    seen = float(ds["transmittance_pooled"]) * (clicked / measured) / float(clicked.sum() / measured.sum())
+    right.plot(ds["time_s"], seen, "o-", ms=3, label="from the counts of each slot")
+    right.plot(ds["time_s"], ds["transmittance"], "k--", lw=1, label="expected")
+    right.set(xlabel=axis_label(ds["time_s"]), ylabel="Alice-Bob transmittance", title="transmittance along time")
+    for ax in (left, right):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def key_per_pass_figure(ds, label: str):
+    """The key of the whole run (a pass, one block) against the longest swept field, one line per
+    value of the next (the rest at their first value): the key of the expected counts (line)
+    and of the simulated counts (markers)."""
+    import matplotlib.pyplot as plt
+
+    from kqjax.results.plots import label as axis_label
+
+    expected, simulated = ds["secret_key_bits_expected"], ds["secret_key_bits_pooled"]
+    x, *rest = sorted(expected.dims, key=lambda d: -ds.sizes[d])  # the longest sweep along x
+    other = rest[0] if rest else None
+    fig, ax = plt.subplots(figsize=(6.5, 4.3))
+    fixed = {d: 0 for d in rest[1:]}
+    for i in range(ds.sizes[other]) if other else [None]:
+        sel = {**fixed, **({other: i} if other else {})}
+        e, s = expected.isel(sel), simulated.isel(sel)
+        text = f"{other} = {float(ds[other][i]):g}" if other else label
+        line, = ax.plot(ds[x], np.where(e > 0, e, np.nan), "-", label=text)
+        ax.plot(ds[x], np.where(s > 0, s, np.nan), "o", ms=4, color=line.get_color())
+    shown = ", ".join(f"{d} = {float(ds[d][0]):g}" for d in rest[1:])
+    ax.set(yscale="log", xlabel=axis_label(ds[x]), ylabel="secret key per pass [bit]",
+           title=f"{label}: key per pass (line: expected counts, o: simulated)" + (f"\n{shown}" if shown else ""))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

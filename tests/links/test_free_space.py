@@ -5,6 +5,7 @@ Vasylyev-Semenov-Vogel transmittance (PRL 108, 220501 (2012)) against the exact 
 the beam-wander factor's sample mean against its quadrature (5 standard errors, fixed seed);
 config bounds and the shipped preset.
 """
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -141,8 +142,9 @@ def test_bad_inputs_are_rejected_by_the_bounds():
 
 
 def test_preset_is_a_consistent_link():
-    """The config file states every field and the defaults; its gamma-gamma alpha and beta are the
-    link's own (3 significant digits)."""
+    """The config file states every field and the defaults; its fading is the link's own turbulence:
+    gamma-gamma with the link's alpha and beta (30.9 and 92.8, as its comment says) times the
+    link's beam wander."""
     node = yaml.safe_load(CONF.read_text())
     assert node.pop("kind") == "free_space"
     fading = node.pop("fading")
@@ -151,10 +153,15 @@ def test_preset_is_a_consistent_link():
     assert all(sp[k].check(v) is None for k, v in node.items())
     assert {k: getattr(FreeSpace(), k) for k in node} == node
     ch = preset("channel", "free_space")
-    assert isinstance(ch, FreeSpace) and isinstance(ch.fading, GammaGamma) and ch.random
-    alpha, beta = (float(v) for v in FreeSpace().gamma_gamma_parameters())
-    assert fading["kind"] == "gamma_gamma"
-    assert np.isclose(fading["alpha"], alpha, rtol=2e-3) and np.isclose(fading["beta"], beta, rtol=2e-3)
+    assert fading == {"kind": "turbulence", "scintillation": "gamma_gamma", "beam": "beam_wander"}
+    gg, bw = [f for f in ch.factors() if f.random]
+    assert isinstance(ch, FreeSpace) and isinstance(gg, GammaGamma) and isinstance(bw, BeamWander) and ch.random
+    assert np.isclose(float(gg.alpha), 30.9, rtol=2e-3) and np.isclose(float(gg.beta), 92.8, rtol=2e-3)
+    assert np.isclose(float(bw.sigma_m), float(ch.beam_wander_fading().sigma_m), rtol=1e-12)
+    moved = dataclasses.replace(ch, cn2=1e-13, length_km=2.0)
+    alpha, beta = (float(v) for v in moved.gamma_gamma_parameters())
+    gg2 = next(f for f in moved.factors() if f.random)
+    assert np.isclose(float(gg2.alpha), alpha, rtol=1e-12) and np.isclose(float(gg2.beta), beta, rtol=1e-12)
     assert 1.0 < float(ch.loss_db()) < 4.0 and 0.3 < float(ch.rytov_variance()) < 0.5
 
 

@@ -25,11 +25,22 @@ slant Rytov variance; see :mod:`kqjax.links.channels.turbulence`). The integral 
 Gauss-Legendre rule on fixed height segments that resolve the 100 m boundary layer and the 10 km
 tropopause bump of the Hufnagel-Valley profile (segments beyond ``h1`` are empty), graded
 geometrically towards ``h1`` when q != 0; relative error below 1e-8 against adaptive quadrature.
+
+A slant-path channel takes its profile as a ``cn2_profile`` part: ``seeing`` (HV5/7 scaled by the
+channel to its zenith Fried parameter), ``hv`` (``cn2_ground``, ``wind_rms_m_s``), ``constant``
+(``cn2`` up to ``height_m``) or ``table`` (``path``: a CSV of ``height_m``, ``cn2``, ln Cn² linear in
+h between the rows; ``conf/data/cn2_hv57.csv`` tabulates HV5/7).
 """
 from __future__ import annotations
 
+import csv
+import math
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
+
+from kqjax.engine.params import component, conf_dir, param
 
 HV57_CN2_GROUND = 1.7e-14
 """A of the HV5/7 profile (m^-2/3)."""
@@ -96,3 +107,122 @@ def path_moment(profile, h0=0.0, h1=30e3, zenith_rad=0.0, power=0.0, taper=0.0):
 def path_integral(profile, h0=0.0, h1=30e3, zenith_rad=0.0):
     """sec(ζ) ∫_{h0}^{h1} Cn²(h) dh (m^1/3): ∫ Cn² dz along the slant path."""
     return path_moment(profile, h0, h1, zenith_rad, 0.0)
+
+
+# ----------------------------------------------------------------------------- profile parts
+#
+# The ``cn2_profile`` part of a slant-path channel: ``at(h)`` gives Cn²(h) (m^-2/3) at heights h (m)
+# above the ground, ``top_m()`` the top of the turbulence, and ``scaled`` whether the channel scales
+# the profile to its own seeing (the ``seeing`` kind).
+
+TOP_M = 30e3
+"""Top of the Hufnagel-Valley turbulence for path integrals (m)."""
+
+
+class Cn2TableError(ValueError):
+    """A Cn² table that cannot be read: the message names the line."""
+
+    field = "path"
+
+
+def read_cn2_table(path) -> dict:
+    """``{"height_m": [N], "log_cn2": [N]}`` from a CSV with the columns ``height_m`` (increasing,
+    >= 0) and ``cn2`` (> 0, m^-2/3); '#' lines are comments. A relative path is also looked up in
+    kqjax's conf/ (``data/cn2_hv57.csv``)."""
+    path = Path(path)
+    if not path.is_file() and (conf_dir() / path).is_file():
+        path = conf_dir() / path
+    if not path.is_file():
+        raise Cn2TableError("no such file")
+    with path.open(newline="") as f:
+        rows = list(csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#")))
+    head = [h.strip() for h in rows[0]] if rows else []
+    if "height_m" not in head or "cn2" not in head:
+        raise Cn2TableError(f"line 1: needs the columns height_m and cn2; has {', '.join(head) or 'nothing'}")
+    ih, ic = head.index("height_m"), head.index("cn2")
+    heights, values = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        try:
+            h, c = float(row[ih]), float(row[ic])
+        except (ValueError, IndexError):
+            raise Cn2TableError(f"line {line}: cannot read height_m and cn2 from {','.join(row)}") from None
+        if not (math.isfinite(h) and math.isfinite(c)) or h < 0 or c <= 0:
+            raise Cn2TableError(f"line {line}: height_m={row[ih].strip()} must be >= 0 and cn2={row[ic].strip()} > 0")
+        if heights and h <= heights[-1]:
+            raise Cn2TableError(f"line {line}: height_m={h:g} must be > {heights[-1]:g} (increasing)")
+        heights.append(h)
+        values.append(c)
+    if len(heights) < 2:
+        raise Cn2TableError("needs at least two rows")
+    return {"height_m": np.asarray(heights), "log_cn2": np.log(np.asarray(values))}
+
+
+@component("cn2_profile", "seeing")
+class SeeingProfile:
+    """The HV5/7 shape, scaled by the channel so that its zenith Fried parameter at 500 nm is the
+    channel's ``fried_parameter_zenith_cm``."""
+
+    scaled = True
+
+    def at(self, h):
+        return hufnagel_valley(h)
+
+    def top_m(self):
+        return TOP_M
+
+
+@component("cn2_profile", "hv")
+class HufnagelValleyProfile:
+    """Hufnagel-Valley Cn²(h) with its ground Cn² and rms wind (HV5/7 by default)."""
+
+    cn2_ground: float = param(HV57_CN2_GROUND, ge=0, le=1e-10, unit="m^-2/3", long_name="ground Cn2 (HV A)")
+    wind_rms_m_s: float = param(HV57_WIND_RMS, ge=0, le=100, unit="m/s", long_name="rms wind (HV)")
+
+    scaled = False
+
+    def at(self, h):
+        return hufnagel_valley(h, self.cn2_ground, self.wind_rms_m_s)
+
+    def top_m(self):
+        return TOP_M
+
+
+@component("cn2_profile", "constant")
+class ConstantProfile:
+    """Cn²(h) = ``cn2`` from the ground up to ``height_m``, 0 above."""
+
+    cn2: float = param(1e-15, ge=0, le=1e-10, unit="m^-2/3", long_name="Cn2 of the turbulent layer")
+    height_m: float = param(2000.0, gt=0, le=1e5, unit="m", long_name="height of the turbulent layer")
+
+    scaled = False
+
+    def at(self, h):
+        h = jnp.asarray(h, jnp.float64)
+        return jnp.where(h <= self.height_m, constant(h, self.cn2), 0.0)
+
+    def top_m(self):
+        return jnp.asarray(self.height_m, jnp.float64)
+
+
+@component("cn2_profile", "table")
+class TableProfile:
+    """A measured Cn²(h) table (:func:`read_cn2_table`): ln Cn² linear in h between the rows, the
+    first row's value below it, 0 above the last row."""
+
+    path: str = param("", text="a CSV file path (height_m, cn2)", long_name="Cn2 profile table")
+    height_m: object = None
+    log_cn2: object = None
+
+    scaled = False
+
+    @staticmethod
+    def load(values: dict) -> dict:
+        return read_cn2_table(values["path"])
+
+    def at(self, h):
+        h = jnp.asarray(h, jnp.float64)
+        inside = h <= self.height_m[..., -1]
+        return jnp.where(inside, jnp.exp(jnp.interp(h, self.height_m, self.log_cn2)), 0.0)
+
+    def top_m(self):
+        return self.height_m[..., -1]

@@ -17,27 +17,43 @@ the product of (:meth:`FreeSpace.factors`):
    0.585 V^(1/3) for V <= 6 km); deterministic;
 3. an extra loss in dB (receiver optics, fibre coupling, ...);
 4. the ``fading`` part: a unit-mean random factor (``none``, ``lognormal``, ``gamma_gamma``,
-   ``beam_wander``). :meth:`FreeSpace.gamma_gamma_fading` and :meth:`FreeSpace.beam_wander_fading`
-   build the factors of this link's own turbulence.
+   ``beam_wander``, ``elliptic_beam`` with explicit parameters), or ``turbulence``
+   (:class:`TurbulenceFading`): the factors of this link's own turbulence, built from its fields
+   by :meth:`FreeSpace.gamma_gamma_fading`, :meth:`FreeSpace.lognormal_fading`,
+   :meth:`FreeSpace.beam_wander_fading` and :meth:`FreeSpace.elliptic_beam_fading`.
 
 The reporting methods (:meth:`FreeSpace.rytov_variance`, :meth:`FreeSpace.fried_parameter_m`,
 :meth:`FreeSpace.scintillation_index`, ...) are those of :mod:`kqjax.links.channels.turbulence` at
 the link's parameters; the scintillation index is that of a spherical wave (the beam of a small
 transmitter has diverged, Λ0 = 2L / k W0² >> 1, at the receivers of interest) averaged over the
 receiver aperture.
+
+With ``model = "wave_optics"`` factors 1 and 4 come instead from a bank of ``wave_realisations``
+transmittance samples drawn once per run (:meth:`FreeSpace.prepare`) by split-step propagation of
+the beam through ``wave_screens`` von Kármán phase screens (:mod:`.wave_optics`): their mean as a
+deterministic factor and a unit-mean factor picking one of them uniformly (the ``fading`` part is
+not used: the bank holds diffraction, scintillation, beam wander and the pointing jitter).
 """
 from __future__ import annotations
+
+import dataclasses
+import warnings
 
 import jax.numpy as jnp
 
 from kqjax.engine.params import component, param, part
 from kqjax.links.base import _LN10_10, Channel, Factor
+from kqjax.links.channels import sky_background  # noqa: F401  (registers the background parts)
 from kqjax.links.channels import turbulence as tb
+from kqjax.links.channels import wave_optics as wo
+from kqjax.links.channels.elliptic_beam import EllipticBeam
 from kqjax.links.channels.fiber import FixedLoss
 from kqjax.links.channels.gamma_gamma import GammaGamma
+from kqjax.links.channels.lognormal_fading import LognormalFading
 from kqjax.links.channels.pointing import BeamWander
 
 EXTINCTION_MODELS = ("kim", "kruse")
+MODELS = ("analytic", "wave_optics")
 
 
 def size_exponent(visibility_km, model="kim"):
@@ -59,6 +75,36 @@ def extinction_per_km(visibility_km, wavelength_nm, model="kim"):
     return 3.91 / v * (jnp.asarray(wavelength_nm, jnp.float64) / 550.0) ** (-size_exponent(v, model))
 
 
+SCINTILLATION_MODELS = ("gamma_gamma", "lognormal", "none")
+BEAM_MODELS = ("beam_wander", "elliptic_beam", "none")
+
+
+@component("fading", "turbulence")
+class TurbulenceFading(Factor):
+    """The fading of the channel's own turbulence: a scintillation factor (gamma-gamma, or
+    log-normal of the same scintillation index) times a beam factor (beam wander or the elliptic
+    beam, with the pointing jitter), the product of Farid & Hranilovic, J. Lightwave Technol. 25,
+    1702 (2007). Its parameters follow the channel's fields (:meth:`resolve`), so it is used over
+    a channel that has a turbulence (``free_space``)."""
+
+    scintillation: str = param("gamma_gamma", choices=SCINTILLATION_MODELS, long_name="scintillation model")
+    beam: str = param("beam_wander", choices=BEAM_MODELS, long_name="beam wander / deformation model")
+
+    random = True
+
+    def resolve(self, channel) -> tuple:
+        """The unit-mean factors of ``channel``'s turbulence."""
+        out = {"gamma_gamma": channel.gamma_gamma_fading, "lognormal": channel.lognormal_fading,
+               "beam_wander": channel.beam_wander_fading, "elliptic_beam": channel.elliptic_beam_fading}
+        return tuple(out[k]() for k in (self.scintillation, self.beam) if k != "none")
+
+    def _unresolved(self, *_, **__):
+        raise ValueError("fading 'turbulence' takes its parameters from a channel's turbulence: "
+                         "use it on a free_space channel")
+
+    sample_log = quadrature = _unresolved
+
+
 @component("channel", "free_space")
 class FreeSpace(Channel):
     length_km: float = param(1.5, ge=0, le=1e4, unit="km", long_name="link length")
@@ -72,6 +118,27 @@ class FreeSpace(Channel):
     extinction_model: str = param("kim", choices=EXTINCTION_MODELS, long_name="visibility model of the extinction")
     extra_loss_db: float = param(0.0, ge=0, le=1000, unit="dB", long_name="extra loss (receiver optics, coupling)")
     fading: Factor = part("fading", "none")
+    background: object = part("background", "none")
+    model: str = param("analytic", choices=MODELS, long_name="transmittance model")
+    wave_grid_points: int = param(256, ge=32, le=4096, integer=True, static=True,
+                                  long_name="wave optics: grid points per side")
+    wave_grid_spacing_m: float = param(0.0, ge=0, le=1.0, unit="m", long_name="wave optics: grid spacing (0: auto)")
+    wave_screens: int = param(5, ge=1, le=100, integer=True, static=True, long_name="wave optics: phase screens")
+    wave_realisations: int = param(256, ge=2, le=1000000, integer=True, static=True,
+                                   long_name="wave optics: transmittance samples in the bank")
+    outer_scale_m: float = param(10.0, gt=0, le=1e6, unit="m", long_name="wave optics: turbulence outer scale L0")
+    transmittance_bank: object = dataclasses.field(default=None, metadata={"data": True})
+
+    # ------------------------------------------------------------------------- background light
+
+    @property
+    def has_background(self) -> bool:
+        return self.background.active
+
+    def background_photons(self, t=0.0):
+        """Background photons per gate at each detector from the ``background`` part (``sky``: the
+        sky at the horizon in the receiver's field of view, :mod:`.sky_background`)."""
+        return self.background.photons(self.wavelength_nm, self.receiver_aperture_m, 0.0)
 
     # ------------------------------------------------------------------------- link quantities
 
@@ -90,7 +157,10 @@ class FreeSpace(Channel):
         return {"rytov_variance": (self.rytov_variance(), "1", "Rytov variance (plane wave) 1.23 Cn2 k^(7/6) L^(11/6)"),
                 "fried_parameter_m": (self.fried_parameter_m(), "m", "Fried parameter of the path"),
                 "scintillation_index": (self.scintillation_index(), "1", "scintillation index at the receiver aperture"),
-                "transmittance_mean": (self.transmittance(t), "1", "mean transmittance of the channel")}
+                "transmittance_mean": (self.transmittance(t), "1", "mean transmittance of the channel"),
+                **({"scintillation_index_wave_optics": (self.wave_optics_scintillation_index(), "1",
+                    "normalised variance of the wave-optics transmittance samples")}
+                   if self.model == "wave_optics" else {})}
 
     def rytov_variance(self):
         """Plane-wave Rytov variance σ_R² = 1.23 Cn² k^(7/6) L^(11/6)."""
@@ -154,9 +224,9 @@ class FreeSpace(Channel):
     def gamma_gamma_fading(self) -> GammaGamma:
         """The gamma-gamma factor of this link's scintillation (aperture-averaged spherical wave);
         α and β at most 1e6, their bound (a factor within ~1e-3 of 1), where the turbulence
-        vanishes."""
-        alpha, beta = self.gamma_gamma_parameters()
-        return GammaGamma(alpha=jnp.minimum(alpha, 1e6), beta=jnp.minimum(beta, 1e6))
+        vanishes (and on a path of zero length)."""
+        alpha, beta = (jnp.where(jnp.isnan(p), 1e6, jnp.minimum(p, 1e6)) for p in self.gamma_gamma_parameters())
+        return GammaGamma(alpha=alpha, beta=beta)
 
     def beam_wander_fading(self) -> BeamWander:
         """The beam-wander factor of this link: short-term beam W_ST = (W_LT² - ⟨r_c²⟩)^(1/2)
@@ -170,11 +240,103 @@ class FreeSpace(Channel):
         return BeamWander(aperture_radius_m=self.aperture_radius_m(), beam_radius_m=w_st, sigma_m=sigma,
                           offset_m=jnp.zeros_like(sigma))
 
+    def lognormal_fading(self) -> LognormalFading:
+        """The log-normal factor of this link's scintillation index: σ² = ln(1 + σ_I²) (σ at most 5;
+        0 on a path of zero length)."""
+        sigma = jnp.minimum(jnp.sqrt(jnp.log1p(self.scintillation_index())), 5.0)
+        return LognormalFading(sigma=jnp.where(jnp.isnan(sigma), 0.0, sigma))
+
+    def fresnel_parameter(self):
+        """Ω = k W0² / 2L (at most 1e6, its bound, on a vanishing path)."""
+        w0 = jnp.asarray(self.beam_waist_m, jnp.float64)
+        return jnp.minimum(self.wavenumber() * w0**2 / (2.0 * jnp.maximum(self.length_m(), 1e-300)), 1e6)
+
+    def elliptic_beam_fading(self) -> EllipticBeam:
+        """The elliptic-beam factor of this link (Vasylyev, Semenov, Vogel 2016): its aperture,
+        waist, Fresnel parameter and Rytov variance, and the pointing jitter L θ per axis."""
+        return EllipticBeam(aperture_radius_m=self.aperture_radius_m(), beam_waist_m=jnp.asarray(self.beam_waist_m, jnp.float64),
+                            fresnel_parameter=self.fresnel_parameter(), rytov_variance=self.rytov_variance(),
+                            jitter_m=self.jitter_m())
+
+    def fading_factors(self) -> tuple:
+        """The random factors: the ``fading`` part, or those of this link's turbulence."""
+        resolve = getattr(self.fading, "resolve", None)
+        return resolve(self) if resolve is not None else (self.fading,)
+
+    # ------------------------------------------------------------------------- wave optics
+
+    def wave_optics_spacing_m(self):
+        """The grid spacing: ``wave_grid_spacing_m``, or :func:`.wave_optics.auto_spacing` where 0."""
+        auto = wo.auto_spacing(self.wave_grid_points, self.wavelength_nm * 1e-9, self.length_m(), self.cn2,
+                               self.beam_waist_m, self.aperture_radius_m(), self.wave_screens,
+                               self.pointing_jitter_urad * 1e-6)
+        return jnp.where(self.wave_grid_spacing_m > 0, self.wave_grid_spacing_m, auto)
+
+    def wave_optics_problems(self) -> tuple[list, list]:
+        """(errors, warnings) of the wave-optics grid at this point (:func:`.wave_optics.grid_problems`)."""
+        return wo.grid_problems(self.wave_grid_points, float(self.wave_grid_spacing_m), self.wavelength_nm * 1e-9,
+                                float(self.length_m()), self.cn2, self.beam_waist_m, float(self.aperture_radius_m()),
+                                self.wave_screens, self.pointing_jitter_urad * 1e-6,
+                                {"points": "wave_grid_points", "spacing": "wave_grid_spacing_m",
+                                 "screens": "wave_screens"})
+
+    def validate(self) -> "FreeSpace":
+        """Refuse a wave-optics grid that cannot represent the beam and the turbulence (the first
+        problem, with its numbers); warn where it is marginal."""
+        if self.model != "wave_optics":
+            return self
+        errors, marginal = self.wave_optics_problems()
+        if errors:
+            raise ValueError(errors[0])
+        for text in marginal:
+            warnings.warn(f"channel model wave_optics: {text}", stacklevel=2)
+        return self
+
+    def wave_optics_samples(self, key, count: int | None = None):
+        """``count`` (default ``wave_realisations``) wave-optics transmittances into the aperture
+        (single precision fields, double precision sums: float32 and float64 agree to ~1e-6)."""
+        return wo.transmittance_samples(
+            key, self.wave_realisations if count is None else count, wavelength=self.wavelength_nm * 1e-9,
+            length=self.length_m(), cn2=self.cn2, waist=self.beam_waist_m, aperture_radius=self.aperture_radius_m(),
+            n=self.wave_grid_points, spacing=self.wave_optics_spacing_m(), screens=self.wave_screens,
+            outer_scale=self.outer_scale_m, jitter_rad=self.pointing_jitter_urad * 1e-6, dtype=jnp.float32)
+
+    def prepare(self, key) -> "FreeSpace":
+        """With ``model = "wave_optics"``, a copy holding the bank of :meth:`wave_optics_samples`."""
+        if self.model != "wave_optics":
+            return self
+        return dataclasses.replace(self, transmittance_bank=self.wave_optics_samples(key))
+
+    def _bank(self):
+        if self.transmittance_bank is None:
+            raise ValueError("channel.model=wave_optics: the transmittance bank is drawn when a run starts "
+                             "(Channel.prepare, mode=simulate); mode=optimize and evaluate need model=analytic")
+        return jnp.maximum(jnp.asarray(self.transmittance_bank, jnp.float64), 1e-300)
+
+    def wave_optics_scintillation_index(self):
+        """Normalised variance of the bank's transmittances, var / mean²."""
+        bank = self._bank()
+        return jnp.var(bank) / jnp.mean(bank) ** 2
+
     # ------------------------------------------------------------------------- the channel
 
+    @property
+    def random(self) -> bool:
+        return True if self.model == "wave_optics" else Channel.random.fget(self)
+
+    @property
+    def time_varying(self) -> bool:
+        return False if self.model == "wave_optics" else Channel.time_varying.fget(self)
+
     def factors(self):
-        """Collection efficiency of the long-term beam, extinction, the extra loss and the fading."""
-        ln_collect = jnp.log(self.collection_efficiency())
+        """Collection efficiency of the long-term beam, extinction, the extra loss and the fading;
+        with wave optics the bank's mean and a uniform pick from the bank (:class:`.wave_optics.SampleBank`)
+        instead of the collection efficiency and the fading."""
         ln_extinction = -self.extinction_per_km() * jnp.asarray(self.length_km, jnp.float64)
-        return (FixedLoss(-ln_collect / _LN10_10), FixedLoss(-ln_extinction / _LN10_10),
-                FixedLoss(self.extra_loss_db), self.fading)
+        fixed = (FixedLoss(-ln_extinction / _LN10_10), FixedLoss(self.extra_loss_db))
+        if self.model == "wave_optics":
+            bank = self._bank()
+            mean = jnp.mean(bank)
+            return (FixedLoss(-jnp.log(mean) / _LN10_10), *fixed, wo.SampleBank(jnp.log(bank / mean)))
+        ln_collect = jnp.log(self.collection_efficiency())
+        return (FixedLoss(-ln_collect / _LN10_10), *fixed, *self.fading_factors())

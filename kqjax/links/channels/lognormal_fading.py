@@ -42,6 +42,14 @@ class LognormalFading(Factor):
     def sample_log(self, key, t, shape=()):
         return self.from_normal(jax.random.normal(key, shape, jnp.float64))
 
+    def log_pdf(self, x):
+        """ln p(x) = -ln(x σ √(2π)) - (ln x + σ²/2)² / 2σ² of X (-inf at x <= 0; σ > 0)."""
+        x = jnp.asarray(x, jnp.float64)
+        pos = x > 0
+        lx = jnp.log(jnp.where(pos, x, 1.0))
+        out = -lx - jnp.log(self.sigma * jnp.sqrt(2.0 * jnp.pi)) - (lx + 0.5 * self.sigma**2) ** 2 / (2.0 * self.sigma**2)
+        return jnp.where(pos, out, -jnp.inf)
+
     def quadrature(self, ceiling=jnp.inf):
         """(ln X at the nodes, weights); realisations with ln X above ``ceiling`` merged into one
         node at it."""

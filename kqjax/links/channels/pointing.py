@@ -168,6 +168,11 @@ class BeamWander(Factor):
         x = log_eta - jnp.log(self.mean_transmittance())
         return jnp.where(jnp.asarray(self.sigma_m) > 0, x, 0.0), w
 
+    def log_pdf(self, x):
+        """ln p(x) of the factor X = η / E[η] (d = 0, σ > 0): ln E[η] + ln P(x E[η])."""
+        mean = self.mean_transmittance()
+        return jnp.log(mean) + self.transmittance_log_pdf(jnp.asarray(x, jnp.float64) * mean)
+
     def transmittance_log_pdf(self, eta):
         """ln of the density of η for d = 0 and σ > 0 (Vasylyev et al. 2012, the log-negative
         Weibull law): P(η) = R² / (σ² λ η) ℓ^(2/λ - 1) exp[-(R²/2σ²) ℓ^(2/λ)], ℓ = ln(T0²/η),

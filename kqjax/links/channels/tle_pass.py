@@ -134,6 +134,21 @@ def sun_elevation(jd, lat_deg, lon_deg):
     return np.arcsin(np.sin(lat) * np.sin(dec) + np.cos(lat) * np.cos(dec) * np.cos(hour))
 
 
+def sun_azimuth(jd, lat_deg, lon_deg):
+    """Azimuth of the Sun from north through east (same formulae as :func:`sun_elevation`), rad."""
+    n = np.asarray(jd) - 2451545.0
+    g = np.radians(np.mod(357.528 + 0.9856003 * n, 360.0))
+    ecl = (np.radians(np.mod(280.460 + 0.9856474 * n, 360.0)) + np.radians(1.915) * np.sin(g)
+           + np.radians(0.020) * np.sin(2 * g))
+    eps = np.radians(23.439 - 4e-7 * n)
+    ra = np.arctan2(np.cos(eps) * np.sin(ecl), np.cos(ecl))
+    dec = np.arcsin(np.sin(eps) * np.sin(ecl))
+    hour = gmst_rad(jd) + np.radians(lon_deg) - ra
+    lat = np.radians(lat_deg)
+    return np.mod(np.arctan2(-np.cos(dec) * np.sin(hour),
+                             np.sin(dec) * np.cos(lat) - np.cos(dec) * np.sin(lat) * np.cos(hour)), 2 * np.pi)
+
+
 def find_passes(sat, start_jd, hours, station, mask_rad, step_s=10.0):
     """[(rise JD, set JD, highest elevation rad)] of the passes above ``mask`` in the search window."""
     jd = start_jd + np.arange(0.0, hours * 3600.0, step_s) / DAY_S
@@ -153,14 +168,16 @@ def find_passes(sat, start_jd, hours, station, mask_rad, step_s=10.0):
 
 
 def pass_track(sat, rise_jd, set_jd, station, mask_rad):
-    """The pass tabulated every second: time from the crossing of the mask, elevation, range and
-    the Sun's elevation, [N] each; trimmed to the mask."""
+    """The pass tabulated every second: time from the crossing of the mask, elevation, range, the
+    Sun's elevation and the satellite's azimuth from the Sun's, [N] each; trimmed to the mask."""
     jd = rise_jd + np.arange(0.0, (set_jd - rise_jd) * DAY_S + 1.0, 1.0) / DAY_S
-    el, _, rng = topocentric(satellite_ecef(sat, jd), *station)
+    el, az, rng = topocentric(satellite_ecef(sat, jd), *station)
     keep = el >= mask_rad
-    jd, el, rng = jd[keep], el[keep], rng[keep]
+    jd, el, az, rng = jd[keep], el[keep], az[keep], rng[keep]
+    sun_az = sun_azimuth(jd, station[0], station[1])
     return {"time_s": (jd - jd[0]) * DAY_S, "elevation_rad": el, "range_m": rng,
-            "sun_elevation": sun_elevation(jd, station[0], station[1]), "start_jd": np.asarray(jd[0])}
+            "sun_elevation": sun_elevation(jd, station[0], station[1]), "start_jd": np.asarray(jd[0]),
+            "relative_azimuth": np.unwrap(az - sun_az)}
 
 
 @component("channel", "satellite_tle")
@@ -180,6 +197,7 @@ class TLEPass(PassLink):
     range_m: object = None
     sun_elevation: object = None
     start_jd: object = None
+    relative_azimuth: object = None
 
     @staticmethod
     def load(values: dict) -> dict:
@@ -202,6 +220,10 @@ class TLEPass(PassLink):
 
     def geometry(self, t):
         return jnp.interp(t, self.time_s, self.elevation_rad), jnp.interp(t, self.time_s, self.range_m)
+
+    def sun_position(self, t):
+        """(the Sun's elevation, the satellite's azimuth from the Sun's) in rad at time ``t``."""
+        return (jnp.interp(t, self.time_s, self.sun_elevation), jnp.interp(t, self.time_s, self.relative_azimuth))
 
     def extra_description(self, t) -> dict:
         return {"sun_elevation_deg": (jnp.degrees(jnp.interp(t, self.time_s, self.sun_elevation)), "deg",

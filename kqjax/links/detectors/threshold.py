@@ -13,6 +13,8 @@ E Q = e0 Y0 + e_d (1 - exp(-eta mu)) of Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 
 from kqjax.engine.params import component, param
@@ -45,6 +47,12 @@ class ThresholdDetectors:
         1 - (1 - p_d) exp(-eta_D m), computed with expm1/log1p so that tiny values keep precision.
         """
         return -avail * jnp.expm1(jnp.log1p(-dark) - self.efficiency * photons)
+
+    def with_background(self, photons):
+        """The detectors with background light of mean ``photons`` per gate at each of them folded
+        into the dark counts: p_d -> 1 - (1 - p_d)(1 - p_bg), p_bg = 1 - exp(-eta_D n_bg)."""
+        dark = -jnp.expm1(jnp.log1p(-self.dark_count_prob) - self.efficiency * photons)
+        return dataclasses.replace(self, dark_count_prob=dark)
 
     def detected(self, photons):
         """Mean number of photons detected, eta_D m, for a mean ``photons`` at the detector."""

@@ -34,7 +34,8 @@ tau_n = sum_k p_k e^{-k} k^n / n! and eps = eps_sec / 21, the secret key length 
   phi_Z <= v_X1/s_X1 + gamma(eps_sec, v_X1/s_X1, s_X1, s_Z1),                           (Eq. 5)
   gamma(a, b, c, d) = sqrt{ (c + d)(1 - b) b / (c d ln 2) log2[ (c + d) 21^2 / (c d (1 - b) b a^2) ] },
 with s_X0, s_X1 from Eqs. (2)-(3) on the X-basis counts and lambda_EC = f n_Z h2(E_Z),
-E_Z = m_Z / n_Z (``f_ec``). The expected counts behind the observed ones are bounded as
+E_Z = m_Z / n_Z (``f_ec``; ``ec_leakage=finite_size``: the finite-length estimate of
+Tomamichel et al. 2017, :func:`finite_size_leakage`, which tends to n_Z h2(E_Z)). The expected counts behind the observed ones are bounded as
   n^±_{Z,k} = (e^k / p_k) [n_{Z,k} ± delta^±]  (likewise n^±_{X,k}, and m^±_{X,k} from the
              X-basis errors m_{X,k}, m_X = sum_k m_{X,k}, in place of n_{Z,k}, n_Z),
   hoeffding: delta^± = sqrt(n_Z / 2 ln(1/eps))  (Hoeffding, as in Lim et al., Eqs. 2 and 4),
@@ -64,6 +65,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import ndtri
 
 from kqjax.engine.params import component, param
 from kqjax.links.base import Protocol
@@ -101,6 +103,22 @@ def lim_gamma(a, b, c, d):
     return _safe_sqrt(inv * (1.0 - b) * b / jnp.log(2.0) * jnp.maximum(log_arg, 0.0))
 
 
+def finite_size_leakage(n, e, eps):
+    """Error-correction leakage of ``n`` bits with error rate ``e`` and failure probability
+    ``eps`` at finite length: Tomamichel, Martinez-Mateo, Pacher, Elkouss, Quantum Inf. Process.
+    16, 280 (2017), Eq. (6) in the form of SatQuMA (Sidhu et al., npj Quantum Inf. 8, 18, 2022),
+      leak = n h2(e) + (n (1 - e) - F^-1(eps; n, 1 - e) - 1) log2((1 - e)/e) - log2(n)/2 - log2(1/eps),
+    with the binomial quantile in its normal form, n (1 - e) - F^-1 = sqrt(n e (1 - e)) Phi^-1(1 - eps),
+    so that the excess over n h2(e) is sqrt(n v(e)) Phi^-1(1 - eps), v = e (1 - e) log2^2((1 - e)/e),
+    to second order. Logarithms base 2 (bits); kept >= 0; differentiable."""
+    n = jnp.maximum(jnp.asarray(n, jnp.float64), 1.0)
+    p = jnp.clip(e, _TINY, 0.5)
+    z = -ndtri(jnp.asarray(eps, jnp.float64))  # Phi^-1(1 - eps) without rounding 1 - eps
+    excess = (_safe_sqrt(n * p * (1.0 - p)) * z - 1.0) * (jnp.log2(1.0 - p) - jnp.log2(p))
+    leak = n * h2(e) + excess - 0.5 * jnp.log2(n) - jnp.log2(1.0 / eps)
+    return jnp.maximum(leak, 0.0)
+
+
 @component("protocol", "bb84_decoy")
 class DecoyBB84(Protocol):
     decoy: str = param("vacuum_weak", choices=("vacuum_weak", "infinite"),
@@ -113,6 +131,9 @@ class DecoyBB84(Protocol):
     eps_cor: float = param(1e-15, gt=0, lt=1, long_name="correctness parameter (finite key)")
     tail_bound: str = param("hoeffding", choices=("hoeffding", "chernoff"),
                             long_name="finite-size deviation of the decoy counts (finite key)")
+    ec_leakage: str = param("efficiency", choices=("efficiency", "finite_size"),
+                            long_name="error-correction leakage (finite key): f n h2(E) or "
+                                      "Tomamichel et al.'s finite-size estimate")
 
     GROUPS = ("source", "channel", "detector")
     ARMS = ("channel",)
@@ -332,10 +353,18 @@ class DecoyBB84(Protocol):
         phi = jnp.clip(phi, 0.0, 0.5)
         nz_total, ez_total = n_z.sum(-1), err_z.sum(-1)
         e_z = jnp.where(nz_total > 0, ez_total / jnp.maximum(nz_total, _TINY), 0.0)
-        length = s_z0 + s_z1 * (1.0 - h2(phi)) - self.f_ec * nz_total * h2(e_z)
+        length = s_z0 + s_z1 * (1.0 - h2(phi)) - self.leakage(nz_total, e_z, finite)
         if finite:
             length = length - 6.0 * jnp.log2(21.0 / self.eps_sec) - jnp.log2(2.0 / self.eps_cor)
         return {"length": length, "s_z0": s_z0, "s_z1": s_z1, "phi_z": phi}
+
+    def leakage(self, n, e, finite: bool = True):
+        """Bits revealed by error correction of ``n`` key bits with error rate ``e``: f n h2(E)
+        (``ec_leakage=efficiency``), or with ``finite_size`` :func:`finite_size_leakage` (its
+        N -> infinity limit, n h2(E), when not ``finite``)."""
+        if self.ec_leakage == "efficiency":
+            return self.f_ec * n * h2(e)
+        return finite_size_leakage(n, e, self.eps_cor) if finite else n * h2(e)
 
     def signal_probability(self, parts):
         """p_mu: the fraction of pulses that carry key."""

@@ -1,0 +1,32 @@
+"""A large grid is computed in slices of points: the counts are those of one unsliced call."""
+import numpy as np
+
+from kqjax.engine.keys import BLOCK
+from kqjax.links.link import WORK_BYTES_PER_CELL, simulate, slice_points
+from tests.links.helpers import make_link
+
+
+def test_slices_give_the_counts_of_the_whole_grid():
+    """Slices of 2 of 5 points (the last padded), two workers: every count equals the unsliced run's."""
+    link, _ = make_link(["channel.length_km=[0,20,40,60,80]"])
+    pulses = 3 * BLOCK + 99
+    s, o = link.shape()
+    two = 2 * WORK_BYTES_PER_CELL * (2 + 1) * (s + s * o) * 2  # two points a slice, two workers
+    assert slice_points(link, 2, "count", memory=two, workers=2) == 2
+    whole = simulate(link, pulses=pulses, seed=5, chunk_size=2 * BLOCK, progress=False, workers=1)
+    sliced = simulate(link, pulses=pulses, seed=5, chunk_size=2 * BLOCK, progress=False, workers=2, memory=two)
+    assert np.array_equal(whole["sent"], sliced["sent"]) and np.array_equal(whole["counts"], sliced["counts"])
+    assert np.array_equal(whole["key_rate"], sliced["key_rate"])
+    assert whole["sent"].sum() == 5 * pulses
+
+
+def test_slice_size_follows_the_memory_budget():
+    """Points per slice: the budget over the bytes of one point's work arrays, in [1, points]."""
+    link, _ = make_link(["channel.length_km=linspace:0:100:50"])
+    s, o = link.shape()
+    per_point = WORK_BYTES_PER_CELL * (4096 + 1) * (s + s * o)
+    assert slice_points(link, 4096, "count", memory=2**40, workers=1) == 50
+    assert slice_points(link, 4096, "count", memory=1, workers=1) == 1
+    assert slice_points(link, 4096, "count", memory=2 * 10 * per_point, workers=2) == 10
+    assert slice_points(link, 4096, "count", memory=2 * 10 * per_point - 1, workers=2) == 9
+    assert slice_points(link, 4096, "event", memory=1) == 50

@@ -78,6 +78,23 @@ class Factor:
         return jnp.zeros(1), jnp.ones(1)
 
 
+class ChannelFading(Factor):
+    """A fading whose parameters follow its channel's fields: a channel of a kind in ``CHANNELS``
+    replaces it by the factors :meth:`resolve` builds from the channel; on its own it has no law."""
+
+    CHANNELS: tuple[str, ...] = ()
+    random = True
+
+    @abc.abstractmethod
+    def resolve(self, channel) -> tuple:
+        """The unit-mean factors of ``channel``."""
+
+    def _unresolved(self, *_, **__):
+        raise ValueError(f"fading '{self.kind}' takes its parameters from a {' or '.join(self.CHANNELS)} channel")
+
+    sample_log = quadrature = _unresolved
+
+
 @component("fading", "none")
 class NoFading(Factor):
     """No fading: the factor is 1."""
@@ -157,6 +174,10 @@ class Channel(abc.ABC):
         bank of transmittances) computed and held. The engine calls it, point by point, before
         simulating; the default has nothing to draw and returns ``self``."""
         return self
+
+    def drawn_per_run(self) -> tuple[str, object] | None:
+        """``(field, value)`` of the setting that makes :meth:`prepare` draw something, or None."""
+        return None
 
 
 # ----------------------------------------------------------------------------- protocols

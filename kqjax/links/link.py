@@ -364,19 +364,11 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
     ``target_rel_error`` a point stops once the relative standard error of its key rate is at most
     that (checked after each chunk); then also ``pulses_used`` [G], ``key_rate_rel_error`` [G] and
     ``qber_rel_error`` (:func:`precision`). Channels that draw something once per run are prepared
-    first (:meth:`Channel.prepare`, with a key of the seed), and ``link.parts`` holds them prepared.
+    first (:func:`prepare`); ``link`` is the link as simulated, so that what a caller reports
+    afterwards is of the same run.
     """
     root = keys.root_key(seed, prng)
-    from kqjax.links.base import Channel
-
-    if any(type(ch).prepare is not Channel.prepare for ch in link.channels().values()):
-        # what channels draw once per run (Channel.prepare), point by point with the same key (common
-        # random numbers over the grid); the caller's link gets the prepared channels, so that what
-        # it reports afterwards (dataset quantities) is of the same run
-        arms = list(link.channels())
-        prepare = jax.jit(lambda chs, k: jax.lax.map(
-            lambda c: {a: c[a].prepare(jax.random.fold_in(k, i)) for i, a in enumerate(arms)}, chs))
-        link.parts.update(prepare(link.channels(), keys.stream(root, "prepare")))
+    link = prepare(link, root)
     used = driver.devices(devices)
     mesh = jax.sharding.Mesh(np.asarray(used), ("blocks",)) if len(used) > 1 else None
     _, per_chunk = driver.plan(pulses, chunk_size or driver.default_chunk(mode))
@@ -410,8 +402,22 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
         out.update(pulses_used=acc.point_pulses, key_rate_rel_error=err["key_rate_signed"][:, 0],
                    qber_rel_error=err["qber"].reshape(np.shape(out["qber"])))
     out.update(sent=sent, counts=counts, slots=slots, pulses_done=acc.pulses, complete=acc.complete,
-               seconds=acc.seconds)
+               seconds=acc.seconds, link=link)
     return out
+
+
+def prepare(link: Link, root) -> Link:
+    """``link`` with every channel prepared for the run (:meth:`Channel.prepare`: what it draws
+    once per run, e.g. a wave-optics bank), point by point with the same key (common random numbers
+    over the grid); ``link`` itself when no channel draws anything."""
+    from kqjax.links.base import Channel
+
+    arms = list(link.channels())
+    if all(type(ch).prepare is Channel.prepare for ch in link.channels().values()):
+        return link
+    run = jax.jit(lambda chs, k: jax.lax.map(
+        lambda c: {a: c[a].prepare(jax.random.fold_in(k, i)) for i, a in enumerate(arms)}, chs))
+    return dataclasses.replace(link, parts={**link.parts, **run(link.channels(), keys.stream(root, "prepare"))})
 
 
 WORK_BYTES_PER_CELL = 32

@@ -85,6 +85,14 @@ def check(cfg, built):
             raise ConfigError(str(key), message=f"{key}: not a part of protocol '{cls.kind}' "
                               f"({cls.TOPOLOGY}), which takes {', '.join(cls.GROUPS)}")
     link = link_of(built.components)
+    check_channels(cfg, link)
+    r = built.run
+    if r.devices is not None and r.devices > jax.local_device_count():
+        raise ConfigError("run.devices", r.devices, f"an integer in [1, {jax.local_device_count()}] "
+                          "(the local devices) or null")
+    if r.target_rel_error is not None and link.time_varying:
+        raise ConfigError("run.target_rel_error", r.target_rel_error, message=f"run.target_rel_error="
+                          f"{r.target_rel_error}: must be null over a channel that changes in time")
     if link.time_varying:
         rep = np.asarray(link.rep_rate_hz())
         if not np.all(rep == rep.reshape(-1)[0]):
@@ -97,6 +105,24 @@ def check(cfg, built):
                 raise ConfigError("channel", message="channel: the pass never rises above its mask")
             built = dataclasses.replace(built, run=dataclasses.replace(built.run, pulses=pulses))
     return built
+
+
+def check_channels(cfg, link):
+    """Refuse a fading that takes its parameters from a channel kind other than its arm's
+    (``ChannelFading.CHANNELS``), and, outside ``mode=simulate``, a channel that draws something
+    once per simulation (:meth:`Channel.drawn_per_run`), which an objective cannot differentiate."""
+    mode = cfg.get("mode", "simulate")
+    for arm, ch in link.channels().items():
+        fading = getattr(ch, "fading", None)
+        kinds = getattr(fading, "CHANNELS", None)
+        if kinds is not None and type(ch).kind not in kinds:
+            raise ConfigError(f"{arm}.fading.kind", fading.kind, message=f"{arm}.fading.kind={fading.kind}: takes "
+                              f"its parameters from a {' or '.join(kinds)} channel, not {type(ch).kind}")
+        drawn = ch.drawn_per_run()
+        if drawn is not None and mode != "simulate":
+            field, value = drawn
+            raise ConfigError(f"{arm}.{field}", value, message=f"{arm}.{field}={value}: drawn once per simulation, "
+                              f"which mode={mode} cannot differentiate; use mode=simulate")
 
 
 def time_window(link) -> float | None:
@@ -276,16 +302,10 @@ def analyse(ds, built):
 def run(built):
     link = link_of(built.components)
     r = built.run
-    if r.devices is not None and r.devices > jax.local_device_count():
-        raise ConfigError("run.devices", r.devices, f"an integer in [1, {jax.local_device_count()}] "
-                          "(the local devices) or null")
-    if r.target_rel_error is not None and link.time_varying:
-        raise ConfigError("run.target_rel_error", r.target_rel_error, message=f"run.target_rel_error="
-                          f"{r.target_rel_error}: must be null over a channel that changes in time")
     out = simulate(link, pulses=r.pulses, seed=r.seed, chunk_size=r.chunk, mode=r.mode, prng=r.prng,
                    progress=r.show_progress, workers=r.workers, slot_s=r.slot_s, devices=r.devices,
                    target_rel_error=r.target_rel_error)
-    slots = out["slots"]
+    slots, link = out["slots"], out["link"]
     names = variables(link.protocol, slots is not None)
     if "pulses_used" in out:
         names.update(PRECISION, qber_rel_error=Var(names["qber"].dims, "1", "relative standard error of the QBER"))

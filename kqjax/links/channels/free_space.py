@@ -42,7 +42,7 @@ import warnings
 import jax.numpy as jnp
 
 from kqjax.engine.params import component, param, part
-from kqjax.links.base import _LN10_10, Channel, Factor
+from kqjax.links.base import _LN10_10, Channel, ChannelFading, Factor
 from kqjax.links.channels import sky_background  # noqa: F401  (registers the background parts)
 from kqjax.links.channels import turbulence as tb
 from kqjax.links.channels import wave_optics as wo
@@ -80,7 +80,7 @@ BEAM_MODELS = ("beam_wander", "elliptic_beam", "none")
 
 
 @component("fading", "turbulence")
-class TurbulenceFading(Factor):
+class TurbulenceFading(ChannelFading):
     """The fading of the channel's own turbulence: a scintillation factor (gamma-gamma, or
     log-normal of the same scintillation index) times a beam factor (beam wander or the elliptic
     beam, with the pointing jitter), the product of Farid & Hranilovic, J. Lightwave Technol. 25,
@@ -90,7 +90,7 @@ class TurbulenceFading(Factor):
     scintillation: str = param("gamma_gamma", choices=SCINTILLATION_MODELS, long_name="scintillation model")
     beam: str = param("beam_wander", choices=BEAM_MODELS, long_name="beam wander / deformation model")
 
-    random = True
+    CHANNELS = ("free_space",)
 
     def resolve(self, channel) -> tuple:
         """The unit-mean factors of ``channel``'s turbulence."""
@@ -98,11 +98,6 @@ class TurbulenceFading(Factor):
                "beam_wander": channel.beam_wander_fading, "elliptic_beam": channel.elliptic_beam_fading}
         return tuple(out[k]() for k in (self.scintillation, self.beam) if k != "none")
 
-    def _unresolved(self, *_, **__):
-        raise ValueError("fading 'turbulence' takes its parameters from a channel's turbulence: "
-                         "use it on a free_space channel")
-
-    sample_log = quadrature = _unresolved
 
 
 @component("channel", "free_space")
@@ -306,6 +301,10 @@ class FreeSpace(Channel):
         if self.model != "wave_optics":
             return self
         return dataclasses.replace(self, transmittance_bank=self.wave_optics_samples(key))
+
+    def drawn_per_run(self):
+        """``("model", "wave_optics")`` when the transmittances are a bank drawn per run."""
+        return ("model", self.model) if self.model == "wave_optics" else None
 
     def _bank(self):
         if self.transmittance_bank is None:

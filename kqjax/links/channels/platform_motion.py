@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kqjax.engine.params import component, param, part
-from kqjax.links.base import Factor
+from kqjax.links.base import ChannelFading, Factor
 from kqjax.links.channels import frozen_flow as ff
 from kqjax.links.channels.pointing import BeamWander, log_transmittance_at, vasylyev_shape
 
@@ -187,7 +187,7 @@ class PlatformPointing(Factor):
 
 
 @component("fading", "moving_platform")
-class MovingPlatform(Factor):
+class MovingPlatform(ChannelFading):
     """Pointing of a moving platform and frozen-flow scintillation of the channel's turbulence
     (resolved against a ``free_space`` channel by :meth:`resolve`)."""
 
@@ -197,7 +197,7 @@ class MovingPlatform(Factor):
                                       long_name="speed of the moving end across the line of sight")
     motion: PlatformMotion = part("platform", "hover")
 
-    random = True
+    CHANNELS = ("free_space",)
     time_varying = True
     correlated = True
 
@@ -236,8 +236,3 @@ class MovingPlatform(Factor):
             return (point,)
         return (point, scint) if point.wander() is not None else (scint, point)
 
-    def _unresolved(self, *_, **__):
-        raise ValueError("fading 'moving_platform' takes its parameters from a channel's turbulence: "
-                         "use it on a free_space channel")
-
-    sample_log = quadrature = _unresolved

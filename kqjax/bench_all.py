@@ -14,6 +14,7 @@ Usage: ``kqjax-bench --all [--quick] [--areas links sensors screens] [--json FIL
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -60,11 +61,23 @@ def measure(area: str, threads: str, quick: bool, log) -> dict:
         return json.loads(out.read_text())
 
 
-def summary(area: str, result: dict) -> list[dict]:
-    """Rows ``{row, unit, value, peer, ratio}`` of one area's result (``ratio``: kqjax over peer)."""
+def summary(area: str, result: dict, threads: str = "all") -> list[dict]:
+    """Rows ``{row, unit, value, peer, ratio}`` of one area's result (``ratio``: kqjax over peer);
+    ``threads``: which of the rows an area measures itself with all threads and one to take."""
     if "summary" in result:
         return result["summary"]
     rows = []
+    if area == "screens":
+        mine = [r for r in result["rows"] if r["threads"] == ("all" if threads == "all" else 1)]
+        peer = {r["size"]: r["screens_per_s"] for r in mine if r["library"] == "aotools"}
+        for r in mine:
+            if "samples_per_s" in r:
+                rows.append({"row": f"{r['library']} transmittances, {r['size']}^2 grid", "unit": "samples/s",
+                             "value": r["samples_per_s"], "peer": None, "ratio": None})
+            elif r["library"] != "aotools":
+                rows.append({"row": f"{r['library']} phase screens {r['size']}^2", "unit": "screens/s",
+                             "value": r["screens_per_s"], "peer": "aotools",
+                             "ratio": r["screens_per_s"] / peer[r["size"]] if r["size"] in peer else None})
     if area == "links":
         rate = {k: r["pulses_per_s"] for k, r in result["rows"].items()}
         for name, value in rate.items():
@@ -86,8 +99,8 @@ def combine(results: dict) -> list[dict]:
     """Rows of every area with the all-thread and one-thread values side by side."""
     out = []
     for area, by_threads in results.items():
-        one = {r["row"]: r for r in summary(area, by_threads["one"])}
-        for r in summary(area, by_threads["all"]):
+        one = {r["row"]: r for r in summary(area, by_threads["one"], "one")}
+        for r in summary(area, by_threads["all"], "all"):
             o = one.get(r["row"], {})
             out.append({"area": area, "row": r["row"], "unit": r["unit"], "peer": r["peer"],
                         "value_all": r["value"], "value_one": o.get("value"),
@@ -95,10 +108,16 @@ def combine(results: dict) -> list[dict]:
     return out
 
 
-def _num(x) -> str:
+def _num(x, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant figures, truncated (never rounded up)."""
     if x is None:
         return "—"
-    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.3e}"
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    e = math.floor(math.log10(abs(x)))
+    step = 10.0 ** (e - digits + 1)
+    v = math.trunc(x / step) * step
+    return f"{v:.{max(0, digits - 1 - e)}f}" if -3 <= e < 4 else f"{v / 10.0 ** e:.{digits - 1}f}e{e:+03d}"
 
 
 def markdown(result: dict) -> str:
@@ -109,7 +128,7 @@ def markdown(result: dict) -> str:
              "", "| area | row | unit | kqjax, all threads | kqjax, one thread | peer | ratio, all threads | "
              "ratio, one thread |", "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        ratios = [("—" if v is None else f"{v:.3g}×") for v in (r["ratio_all"], r["ratio_one"])]
+        ratios = [("—" if v is None else f"{_num(v)}×") for v in (r["ratio_all"], r["ratio_one"])]
         lines.append(f"| {r['area']} | {r['row']} | {r['unit']} | {_num(r['value_all'])} | {_num(r['value_one'])} | "
                      f"{r['peer'] or '—'} | {ratios[0]} | {ratios[1]} |")
     return "\n".join(lines)

@@ -25,10 +25,29 @@ def test_sensor_rows_and_markdown_table():
                               "jax_version": "0", "numpy_version": "0"}}
     table = bench_all.markdown(result).splitlines()
     assert table[2].startswith("| area | row |") and len(table) == 4 + 2
-    assert "| sensors | Allan family (5 statistics), 1e+06 samples | s | 0.1 | 0.1 | allantools | 2.5× | 2.5× |" in table
+    assert "| sensors | Allan family (5 statistics), 1e+06 samples | s | 0.100 | 0.100 | allantools | 2.50× | 2.50× |" in table
 
 
 def test_an_area_may_give_its_own_summary():
     own = {"summary": [{"row": "screens 256^2", "unit": "screens/s", "value": 5.0, "peer": "aotools", "ratio": 2.0}]}
     (row,) = bench_all.combine({"screens": {"all": own, "one": own}})
     assert row["value_one"] == 5.0 and row["ratio_all"] == 2.0
+
+
+def test_screen_rows_take_each_run_s_own_thread_setting():
+    def rows(threads, kq, ao):
+        return [{"size": 256, "library": "kqjax float64", "threads": threads, "screens_per_s": kq},
+                {"size": 256, "library": "aotools", "threads": threads, "screens_per_s": ao},
+                {"size": 256, "library": "kqjax wave optics", "threads": threads, "samples_per_s": 7.0}]
+
+    result = {"rows": rows(1, 40.0, 4.0) + rows("all", 90.0, 5.0)}
+    out = {r["row"]: r for r in bench_all.combine({"screens": {"all": result, "one": result}})}
+    screens = out["kqjax float64 phase screens 256^2"]
+    assert screens["value_all"] == 90.0 and screens["ratio_all"] == 18.0
+    assert screens["value_one"] == 40.0 and screens["ratio_one"] == 10.0
+    assert out["kqjax wave optics transmittances, 256^2 grid"]["peer"] is None
+
+
+def test_numbers_are_truncated_never_rounded_up():
+    assert bench_all._num(2.4299) == "2.42" and bench_all._num(0.99) == "0.990"
+    assert bench_all._num(4.929e11) == "4.92e+11" and bench_all._num(878.9) == "878"

@@ -148,6 +148,7 @@ def test_preset_is_a_consistent_link():
     node = yaml.safe_load(CONF.read_text())
     assert node.pop("kind") == "free_space"
     fading = node.pop("fading")
+    assert node.pop("background") == {"kind": "none"}
     assert set(node) | {"fading"} == set(specs(FreeSpace)) | {"fading"}
     sp = specs(FreeSpace)
     assert all(sp[k].check(v) is None for k, v in node.items())

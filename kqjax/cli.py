@@ -206,11 +206,29 @@ def usage() -> str:
 # Interrupts
 
 
+def _in_gc_callback(frame) -> bool:
+    """Whether ``frame`` runs inside a garbage-collector callback (``gc.callbacks``, e.g. jax's
+    ``_xla_gc_callback``), where Python prints and drops an exception instead of raising it."""
+    import gc
+
+    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks} - {None}
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _on_signal(signum, frame) -> None:
     """SIGINT/SIGTERM: ask the Monte Carlo loop to stop (it keeps what is done); before any loop
-    has started (composing, compiling), stop at once with a KeyboardInterrupt."""
+    has started (composing, compiling), stop at once with a KeyboardInterrupt. A signal that lands
+    in a garbage-collector callback, which would drop the KeyboardInterrupt, is delivered again
+    once the callback has returned."""
     from kqjax.engine import driver
 
+    if not driver.stop_requested() and driver.loops_started() == 0 and _in_gc_callback(frame):
+        threading.Timer(0.02, os.kill, (os.getpid(), signum)).start()
+        return
     if _STATE["signal"] is None:
         _STATE["signal"] = signum
     stopping = driver.stop_requested()

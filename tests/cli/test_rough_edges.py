@@ -324,3 +324,38 @@ def test_ctrl_c_during_the_loop_is_never_lost():
     assert not acc.complete and 0 < acc.pulses < 10_000 * BLOCK
     assert not driver.stop_requested()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_signal_in_a_gc_callback_is_delivered_again(monkeypatch):
+    """A Ctrl-C that lands in a garbage-collector callback (jax's ``_xla_gc_callback``, where
+    Python would print and drop the KeyboardInterrupt) raises nothing there and is sent again."""
+    import gc
+    import sys
+
+    from kqjax import cli
+    from kqjax.engine import driver
+
+    sent, raised = [], []
+    monkeypatch.setattr(cli.os, "kill", lambda pid, sig: sent.append(sig))
+    driver.reset_stop()
+
+    def callback(phase, info):
+        if phase == "start":
+            try:
+                cli._on_signal(signal.SIGINT, sys._getframe())
+            except KeyboardInterrupt:
+                raised.append(phase)
+
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    deadline = time.time() + 5
+    while not sent and time.time() < deadline:
+        time.sleep(0.01)
+    assert raised == [] and sent == [signal.SIGINT] and not driver.stop_requested()
+    with pytest.raises(KeyboardInterrupt):  # outside a callback the same signal stops at once
+        cli._on_signal(signal.SIGINT, sys._getframe())
+    driver.reset_stop()
+    cli._STATE["signal"] = None

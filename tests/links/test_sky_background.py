@@ -121,7 +121,7 @@ def test_detector_click_probability_with_background():
 
 FREE_SPACE = ["channel=free_space", "channel.length_km=1.5", "~channel.fading.scintillation", "~channel.fading.beam", "channel.fading.kind=none",
               "detector.dead_time_ns=0", "detector.afterpulse_prob=0", "detector.dark_count_prob=1e-6"]
-SKY = ["+channel.background.kind=sky", "+channel.background.sky=radiance"]
+SKY = ["channel.background.kind=sky", "+channel.background.sky=radiance"]
 
 
 def signal_qber(counts):

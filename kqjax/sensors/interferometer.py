@@ -69,6 +69,15 @@ def aliased_acceleration_variance(psd: Callable[[jax.Array], jax.Array], pulse_s
     return jnp.sum(acceleration_transfer(2 * math.pi * f, T) * psd(f)) / (Tc * T ** 4)
 
 
+def _fits_cycle(sensor):
+    """The field checks of ``sensor``, and ``2 T <= T_c`` (the interferometer fits in one cycle)."""
+    checks.check_fields(sensor)
+    checks.require(lambda t, t_c: 2 * t <= t_c,
+                   f"{type(sensor).__name__}: 2 pulse_separation_s = 2*{sensor.pulse_separation_s} s exceeds "
+                   f"cycle_time_s = {sensor.cycle_time_s} s", sensor.pulse_separation_s, sensor.cycle_time_s)
+    return sensor
+
+
 def _readout(key: jax.Array, phase_noise: jax.Array, atom_number: Any, contrast: Any) -> jax.Array:
     """Mid-fringe readout of ``N`` atoms, inverted to the phase.
 
@@ -104,11 +113,7 @@ class AtomAccelerometer:
 
     def validate(self) -> "AtomAccelerometer":
         """Bounds, and ``2 T <= T_c`` (the interferometer must fit in one cycle)."""
-        checks.check_fields(self)
-        checks.require(lambda t, t_c: 2 * t <= t_c,
-                       f"AtomAccelerometer: 2 pulse_separation_s = 2*{self.pulse_separation_s} s exceeds "
-                       f"cycle_time_s = {self.cycle_time_s} s", self.pulse_separation_s, self.cycle_time_s)
-        return self
+        return _fits_cycle(self)
 
     @classmethod
     def preset(cls, name: str) -> "AtomAccelerometer":
@@ -198,11 +203,7 @@ class AtomGyroscope:
 
     def validate(self) -> "AtomGyroscope":
         """Bounds, and ``2 T <= T_c``."""
-        checks.check_fields(self)
-        checks.require(lambda t, t_c: 2 * t <= t_c,
-                       f"AtomGyroscope: 2 pulse_separation_s = 2*{self.pulse_separation_s} s exceeds "
-                       f"cycle_time_s = {self.cycle_time_s} s", self.pulse_separation_s, self.cycle_time_s)
-        return self
+        return _fits_cycle(self)
 
     @classmethod
     def preset(cls, name: str) -> "AtomGyroscope":

@@ -9,8 +9,16 @@ same model, all in the same run on the same machine:
   stages as kqjax (Alice's and Bob's choices once per block, then each sweep point's detections),
   from the link's 21 class probabilities (per intensity: Z and X outcomes, bases differ; taken
   from ``Link.probabilities``, so the model is identical), vectorised over blocks and sweep points;
-- NumPy event: pulse by pulse, vectorised NumPy, the same per-pulse physics as
-  ``DecoyBB84.sample_events`` (10 uniforms per pulse).
+- NumPy event: pulse by pulse, vectorised NumPy, the same per-pulse physics and the same random
+  words as ``DecoyBB84.sample_events`` (five 32-bit words per pulse: a 32-bit word for the
+  intensity class and bases, a 64-bit word per detector, compared with the same integer
+  thresholds; ``Generator.integers`` of ``default_rng``).
+
+The event row is also set against the device's random-bit ceiling, measured in the same run:
+the throughput of ``jax.random.bits`` alone (threefry2x32, uint32 and uint64 words, in blocks of
+2^18 32-bit words, ``workers`` calls in flight, :func:`bits_ceiling`). The
+fraction of the ceiling is pulses/s x words per pulse / ceiling words/s, the words per pulse
+counted from the ``random_bits`` calls of the traced ``sample_events``.
 
 kqjax is timed through its own engine path (``make_step`` + ``driver.accumulate``, the loop that
 ``simulate`` runs) after a warm-up call, so compilation is excluded from the throughput and
@@ -162,14 +170,28 @@ def event_parameters(link) -> dict:
     return out
 
 
-def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) -> np.ndarray:
-    """Event-level NumPy reference: every pulse drawn, as ``DecoyBB84.sample_events`` does.
+def _threshold(p, width: int) -> np.ndarray:
+    """floor(p 2^width) as uint64, as :func:`kqjax.engine.random_words.threshold` computes it."""
+    p = np.clip(np.asarray(p, np.float64), 0.0, 1.0)
+    if width <= 32:
+        return np.floor(p * 2.0**width).astype(np.uint64)
+    x = p * 2.0 ** (width - 32)
+    hi = np.floor(x)
+    t = (hi.astype(np.uint64) << np.uint64(32)) | np.floor((x - hi) * 2.0**32).astype(np.uint64)
+    return np.where(p >= 1.0, np.uint64(2**64 - 1), t) if width == 64 else t
 
-    Per pulse: the intensity class, both bases, the photons reaching each detector (correct and
-    wrong, after misalignment), dead-time availability and dark counts of each detector, and a
-    random bit on a double click. Returns int64 class counts in the layout of :func:`classes`:
-    [G, 12], per intensity k class 4 k + outcome (bases agree), 4 k + 3 (bases differ); with
-    ``params["finite_key"]`` [G, 21], 7 k + outcome (both Z), 7 k + 3 + outcome (both X), 7 k + 6.
+
+def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) -> np.ndarray:
+    """Event-level NumPy reference: every pulse drawn, as ``DecoyBB84.sample_events`` does, from
+    the same five 32-bit random words per pulse.
+
+    Per pulse: one 32-bit word inverted over the 12 cells (intensity class, Alice's basis, Bob's
+    basis); per detector a 64-bit word below the integer threshold of its click probability
+    a [1 - (1 - p_d') exp(-eta_D m)] (the correct detector on bits 1..63, its bit 0 the random
+    bit of a double click; the wrong one on all 64 bits). Returns int64 class counts in the
+    layout of :func:`classes`: [G, 12], per intensity k class 4 k + outcome (bases agree),
+    4 k + 3 (bases differ); with ``params["finite_key"]`` [G, 21], 7 k + outcome (both Z),
+    7 k + 3 + outcome (both X), 7 k + 6.
     """
     finite = bool(params.get("finite_key", False))
     width = 21 if finite else 12
@@ -177,23 +199,27 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
     g = params["eta"].shape[0]
     total = np.zeros((g, width), np.int64)
     for i in range(g):
-        cum = np.cumsum(params["class_p"][i])
         inten = params["intensities"][i]
         eta, eff, e_d = params["eta"][i], params["efficiency"][i], params["misalignment"][i]
         dark, avail, p_z = params["dark"][i], params["avail"][i], params["p_z"][i]
+        z = np.array([p_z, 1.0 - p_z])
+        joint = (params["class_p"][i][:, None, None] * z[None, :, None] * z[None, None, :]).reshape(-1)
+        cum = np.cumsum(joint)
+        cells = _threshold(cum[:-1] / cum[-1], 32)
+        m = inten * (eta * eff)
+        t_c = _threshold(-avail * np.expm1(np.log1p(-dark) - (1.0 - e_d) * m), 63)
+        t_w = _threshold(-avail * np.expm1(np.log1p(-dark) - e_d * m), 64)
         left = int(pulses)
         while left > 0:
             n = min(chunk, left)
             left -= n
-            u = rng.random((10, n))
-            k = (u[0] >= cum[0]).astype(np.int64) + (u[0] >= cum[1])
-            z_a, z_b = u[1] < p_z, u[2] < p_z
-            m = inten[k] * (eta * eff)
-            photon_c = u[3] < -np.expm1(-(1.0 - e_d) * m)
-            photon_w = u[4] < -np.expm1(-e_d * m)
-            click_c = (u[5] < avail) & (photon_c | (u[6] < dark))
-            click_w = (u[7] < avail) & (photon_w | (u[8] < dark))
-            coin = u[9] < 0.5
+            setting_word = rng.integers(0, 2**32, size=n, dtype=np.uint32).astype(np.uint64)
+            word_c, word_w = rng.integers(0, 2**64, size=(2, n), dtype=np.uint64)
+            cell = np.searchsorted(cells, setting_word, side="right")  # number of C_i <= word
+            k, z_a, z_b = cell // 4, cell % 4 < 2, cell % 2 == 0
+            click_c = (word_c >> np.uint64(1)) < t_c[k]
+            click_w = word_w < t_w[k]
+            coin = (word_c & np.uint64(1)) == 1
             outcome = np.where(click_c & click_w, np.where(coin, 1, 0),
                                np.where(click_c, 0, np.where(click_w, 1, 2)))
             if finite:
@@ -202,6 +228,70 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
                 idx = 4 * k + np.where(z_a == z_b, outcome, 3)
             total[i] += np.bincount(idx, minlength=width)
     return total
+
+
+def words_per_pulse(link, n: int = 2**16) -> float:
+    """32-bit random words per pulse of the protocol's ``sample_events`` at the link's first grid
+    point: the output bits of every ``random_bits`` call of its traced program, over ``n``."""
+    import jax
+
+    first = jax.tree_util.tree_map(lambda x: x[0], link)
+    eta = first.mean_transmittance()
+    jaxpr = jax.make_jaxpr(lambda key: first.protocol.sample_events(key, n, first.parts, eta))(jax.random.key(0))
+
+    def bits(jp) -> int:
+        total = 0
+        for eqn in jp.eqns:
+            if eqn.primitive.name == "random_bits":
+                aval = eqn.outvars[0].aval
+                total += int(np.prod(aval.shape)) * aval.dtype.itemsize * 8
+            for v in eqn.params.values():
+                for sub in (v if isinstance(v, (list, tuple)) else (v,)):
+                    sub = getattr(sub, "jaxpr", sub)  # a closed jaxpr's jaxpr
+                    if hasattr(sub, "eqns"):
+                        total += bits(sub)
+        return total
+
+    return bits(jaxpr.jaxpr) / 32 / n
+
+
+def bits_ceiling(repeat: int, prng: str = "threefry2x32", workers: int | None = None, words: int = 2**24,
+                 block: int = 2**18) -> dict:
+    """Throughput of ``jax.random.bits`` alone, the random-bit ceiling of the device, in 32-bit
+    words/s: ``words`` 32-bit words per call in blocks of ``block`` (about one block of pulses of
+    the event engine), one key each, every block reduced to one word so that nothing but the
+    generation is timed; ``workers`` calls in flight at once, as the engine runs its chunks
+    (threads). Drawn as uint32 words and as uint64 words (threefry2x32 makes 64 bits per hash but
+    keeps 32 for a uint32 word); the ceiling is the faster of the two."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jax
+    import jax.numpy as jnp
+
+    from kqjax.engine import driver, keys
+
+    workers = workers or driver.default_workers()
+    roots = [keys.root_key(i, prng) for i in range(workers)]
+    out = {"prng": prng, "words": words // block * block * workers, "block": block, "workers": workers}
+    for dtype in (jnp.uint32, jnp.uint64):
+        size = block if dtype == jnp.uint32 else block // 2  # uint64: two 32-bit words each
+
+        @jax.jit
+        def fn(key, dtype=dtype, size=size):
+            per_block = jax.random.split(key, words // block)
+            return jax.lax.map(lambda k: jax.random.bits(k, (size,), dtype).sum(dtype=dtype), per_block).sum()
+
+        with ThreadPoolExecutor(workers) as pool:
+            def once(fn=fn):
+                return [f.result() for f in [pool.submit(lambda r: jax.block_until_ready(fn(r)), r) for r in roots]]
+
+            once()
+            best, times, _ = best_of(once, max(repeat, 3))
+        name = jnp.dtype(dtype).name
+        out[f"{name}_best_s"], out[f"{name}_times_s"] = best, times
+        out[f"{name}_words_per_s"] = out["words"] / best
+    out["words_per_s"] = max(out["uint32_words_per_s"], out["uint64_words_per_s"])
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,6 +370,14 @@ def table(result: dict) -> str:
         shown = f"{val:.0f}" if val >= 100 else f"{val:.3g}"
         a, b = (x.replace("_count", " count").replace("_event", " event").replace("count_", "count ") for x in (a, b))
         lines.append(f"ratio {a:<18} / {b:<18}{shown:>8}x  {mark}".rstrip())
+    if "event_words" in result:
+        c, e = result["random_bit_ceiling"], result["event_words"]
+        rate = result["rows"]["kqjax event"]["pulses_per_s"]
+        lines.append(f"random-bit ceiling: jax.random.bits ({c['prng']}, blocks of 2^{c['block'].bit_length() - 1} "
+                     f"32-bit words, {c['workers']} in flight) uint32 {c['uint32_words_per_s']:.3e}, uint64 "
+                     f"{c['uint64_words_per_s']:.3e} 32-bit words/s; "
+                     f"kqjax event {e['words_per_pulse']:g} words/pulse x {rate:.3e} pulses/s = "
+                     f"{e['words_per_s']:.3e} words/s = {100 * e['fraction_of_ceiling']:.3g} % of it")
     if result.get("quick"):
         lines.append("(--quick: sizes for a smoke test; fixed costs dominate, so the ratios say little)")
     return "\n".join(lines)
@@ -339,6 +437,11 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
         **{f"kqjax_count_{k}/numpy_count_{k}": (rate[f"kqjax count {k}"] / rate[f"numpy count {k}"], None)
            for k in PROTOCOLS if f"kqjax count {k}" in rate},
     }
+    say("measuring the random-bit ceiling ...")
+    ceiling = bits_ceiling(repeat, workers=workers)
+    words = words_per_pulse(link)
+    event_words = {"words_per_pulse": words, "words_per_s": rate["kqjax event"] * words,
+                   "fraction_of_ceiling": rate["kqjax event"] * words / ceiling["words_per_s"]}
     return {
         "benchmark": "decoy-BB84 fiber link Monte Carlo",
         "environment": environment(),
@@ -349,6 +452,8 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
         "repeat": repeat,
         "rows": rows,
         "ratios": ratios,
+        "random_bit_ceiling": ceiling,
+        "event_words": event_words,
         "probabilities": probabilities,
         "counts": {k: v.tolist() for k, v in counts.items()},
     }

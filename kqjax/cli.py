@@ -319,9 +319,11 @@ def _stopped(ds) -> None:
     """The job was interrupted (its results are written): one line, and exit 130/143."""
     if ds.attrs.get("complete", 1):
         line = f"kqjax: {_name()}: stopped after the run had finished; the results are complete"
-    else:
+    elif "pulses_done" in ds.attrs:
         line = (f"kqjax: {_name()}: stopped after {ds.attrs['pulses_done']:.4g} of {ds.attrs['pulses']:.4g} "
                 "pulses per point; the dataset keeps them (complete = 0)")
+    else:
+        line = f"kqjax: {_name()}: stopped; the dataset keeps the finished work (complete = 0)"
     print(line, file=sys.stderr)
     _exit(_code())
 

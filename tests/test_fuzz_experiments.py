@@ -5,21 +5,26 @@ For every experiment in conf/experiment and every numeric field of its component
 range gives a one-line ConfigError that names the field; a value inside it is accepted, or refused
 by a cross-field condition with a one-line ConfigError naming a field of the same block. For the
 default experiment the model is evaluated at drawn valid values (asymptotic key rate and
-transmittance finite and in range). Extreme inputs run the real pipeline with few pulses: 0 and
+transmittance finite and in range). Every experiment is also run through ``kqjax.run`` at drawn
+valid values of its components' fields, small (one sweep point, few pulses or samples, one time
+slot; over a pass, where the pass sets the pulses, a repetition rate of at most 0.01 MHz), and its
+dataset must be finite, or the value refused with one line. Extreme inputs run the real pipeline with few pulses: 0 and
 1000 km of fiber, 10^15 pulses planned and stopped after the first chunk, a one-point and a
 2000-point grid. The PLOB bound -log2(1 - eta) is +inf at eta = 1 (a lossless channel has no
-repeaterless bound) and is the only variable allowed to be infinite, there only.
+repeaterless bound) and is the only variable allowed to be infinite, there only; the only NaN
+allowed is ``plob_crossover_km`` where the rate never beats the bound after the first swept distance.
 """
 from __future__ import annotations
 
 import copy
 import functools
 import math
+import zlib
 
 import jax
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from omegaconf import OmegaConf
 
 import kqjax
@@ -159,6 +164,63 @@ def test_the_default_model_is_finite_at_valid_values(data):
 
 
 # ---------------------------------------------------------------------------------------------
+# Every experiment run at drawn valid values
+
+PASS_RATE_MHZ = 0.01  # over a pass the pulses are its time window x the repetition rate
+
+
+def _small(name, cfg):
+    """Overrides that make a run of experiment ``name`` small: one sweep point (the middle of each
+    sweep), few pulses or samples, one time slot, few optimiser steps; and whether a pass sets its pulses."""
+    _, built = prepare(cfg)
+    task, mode = cfg.get("task"), cfg.get("mode", "simulate")
+    out = [f"++{a.path}={a.values[len(a.values) // 2].item()!r}" for a in built.grid.axes]
+    if mode != "simulate":
+        out += ["optimize.steps=2", "optimize.samples=8"]
+    window = False
+    if task == "qkd_link":
+        out += ["run.pulses=65536", "run.chunk_size=4194304", "run.fading_samples=16", "run.slot_s=1e6",
+                "run.progress=false"]
+        window = mode == "simulate" and built.run.pulses != int(float(cfg.run.pulses))
+        if window:
+            out.append(f"++source.rep_rate_mhz={PASS_RATE_MHZ}")
+    elif task == "sensor_stability" and mode == "simulate":
+        out += ["stability.samples=256", "stability.realisations=2"]
+    elif task == "navigation":
+        out += ["navigation.duration_s=600", "navigation.step_s=10", "navigation.realisations=8",
+                "navigation.time_points=10"]
+    return out, window
+
+
+@functools.cache
+def _runnable(name):
+    cfg, fields = _experiment(name)
+    extra = [f"channel.path={cfg.channel.path}"] if name == "bb84_table" else []
+    small, window = _small(name, cfg)
+    own = [f for f in fields if not f[0].startswith("run.")]
+    order = np.random.default_rng(zlib.crc32(name.encode())).permutation(len(own))  # other fields first per experiment
+    return [f"experiment={name}", *extra, *small], window, [own[i] for i in order]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+@settings(FUZZ, max_examples=3, phases=(Phase.explicit, Phase.generate))  # a failing run is costly to shrink
+@given(data=st.data())
+def test_every_experiment_gives_a_finite_dataset_at_valid_values(name, data):
+    base, window, fields = _runnable(name)
+    path, spec = data.draw(st.sampled_from(fields), label="field")
+    if window and path.endswith("rep_rate_mhz"):
+        value = data.draw(st.floats(0, PASS_RATE_MHZ, exclude_min=True), label="value")
+    else:
+        value = data.draw(_inside(spec), label="value")
+    try:
+        ds = kqjax.run([*base, f"++{path}={value!r}"])
+    except ConfigError as err:  # a cross-field condition
+        _one_line(err, path)
+        return
+    _finite(ds, allow_plob_inf=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Extreme but valid inputs: the real pipeline with few pulses
 
 
@@ -169,7 +231,31 @@ def _finite(ds, allow_plob_inf=False):
             continue
         if name == "plob_bound" and allow_plob_inf:
             values = values[np.asarray(ds["transmittance"].values) < 1]
+        if name == "plob_crossover_km":
+            values = values[~np.isnan(values)]
+        if name == "fried_parameter_m" and "rytov_variance" in ds:  # r0 = inf exactly where the path has no turbulence
+            calm = np.asarray(ds["rytov_variance"].values) == 0
+            assert (values[calm] == np.inf).all(), name
+            values = values[~calm]
         assert np.isfinite(values).all(), name
+        if name in ("sent", "counts"):
+            assert (values >= 0).all(), name
+
+
+SENSORS = ("clock_kps", "gravimeter", "magnetometer_nv", "navigation_drift")
+
+
+@pytest.mark.parametrize("name", SENSORS)
+def test_every_sensor_field_at_its_lower_bound_gives_a_finite_dataset(name):
+    base, _, fields = _runnable(name)
+    for path, spec in fields:
+        if path.startswith("sensor.") and math.isfinite(spec.lo) and not spec.lo_open:
+            try:
+                ds = kqjax.run([*base, f"++{path}={spec.lo!r}"])
+            except ConfigError as err:  # a cross-field condition
+                _one_line(err, path)
+                continue
+            _finite(ds)
 
 
 def test_0_to_1000_km_of_fiber_on_a_2000_point_grid():

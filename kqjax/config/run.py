@@ -39,10 +39,11 @@ class RunSettings:
     workers: int | None = param(None, ge=1, le=256, integer=True,
                                 long_name="chunks in flight at once (null: the usable cores, at most 8)")
     devices: int | None = param(None, ge=1, le=65536, integer=True,
-                                long_name="local devices sharing each chunk's blocks (null: all)")
+                                long_name="devices sharing each chunk's points and blocks (null: all, of every process)")
     target_rel_error: float | None = param(None, gt=0, lt=1,
-                                           long_name="relative standard error of the key rate at which "
-                                                     "a point stops (null: run all pulses)")
+                                           long_name="relative standard error at which a point stops: of the "
+                                                     "key rate (links; null: all pulses) or of the Allan deviation "
+                                                     "(sensor_stability; null: stability.realisations records)")
     mode: str = param("count", choices=("count", "event"), long_name="sampling level")
     prng: str = param("threefry2x32", choices=PRNG_IMPLS, long_name="JAX PRNG implementation")
     slot_s: float = param(1.0, gt=0, le=1e6, unit="s",

@@ -7,6 +7,12 @@ and ``JAX_PROCESS_ID``); ``true`` always initialises (JAX then detects the clust
 ``false`` never. The coordinator address, process count and id come from JAX's cluster detection
 (``jax.distributed.initialize()`` without arguments). It must run before anything touches a
 device, once per process.
+
+Once initialised, ``jax.devices()`` lists the devices of every process: the link Monte Carlo
+splits its sweep points and blocks over all of them (:func:`kqjax.engine.driver.mesh`), every
+process runs the same steps and receives all counts, and process 0 writes. CPU processes exchange
+counts through gloo (``jax_cpu_collectives_implementation``, the default in jax 0.10; the
+environment variable ``JAX_CPU_COLLECTIVES_IMPLEMENTATION=gloo`` sets it where it is not).
 """
 from __future__ import annotations
 

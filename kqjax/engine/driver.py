@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import os
 import signal
 import threading
@@ -137,14 +138,56 @@ def memory_budget() -> int:
     return 2**28
 
 
+def devices_allowed() -> str:
+    """What ``run.devices`` may be here: a count of the devices of all processes."""
+    procs, local = jax.process_count(), jax.local_device_count()
+    if procs == 1:
+        return f"an integer in [1, {local}] (the local devices) or null"
+    return (f"a multiple of the {procs} processes in [{procs}, {procs * local}] ({procs} processes x {local} "
+            "local devices) or null")
+
+
+def devices_valid(count: int) -> bool:
+    """Whether ``count`` devices can be used: the same number from every process."""
+    procs, count = jax.process_count(), int(count)
+    return 1 <= count and count % procs == 0 and count // procs <= jax.local_device_count()
+
+
 def devices(count: int | None = None) -> list:
-    """The local devices a run uses: all of them (``None``) or the first ``count``."""
-    local = jax.local_devices()
+    """The devices a run uses, in ``jax.devices()`` order (the same list in every process): all of
+    them (``None``) or the first ``count / processes`` local devices of every process. With
+    ``jax.distributed`` initialised these are the devices of all processes (global devices)."""
+    every = jax.devices()
     if count is None:
-        return local
-    if not 1 <= int(count) <= len(local):
-        raise ValueError(f"{count} devices asked for, {len(local)} here")
-    return local[:int(count)]
+        return every
+    if not devices_valid(count):
+        raise ValueError(f"run.devices={count}: must be {devices_allowed()}")
+    per, rank = int(count) // jax.process_count(), collections.Counter()
+    used = []
+    for d in every:
+        if rank[d.process_index] < per:
+            used.append(d)
+        rank[d.process_index] += 1
+    return used
+
+
+def layout(points: int, count: int) -> tuple[int, int]:
+    """Mesh shape ``(points, blocks)`` for a step over ``points`` grid points on ``count`` devices:
+    the points split ``gcd(points, count)`` ways (no padding of the grid), the blocks of each
+    chunk over the remaining ``count / gcd`` devices. A grid with as many points as devices or a
+    multiple of it shards points only; one of coprime size, blocks only."""
+    p = math.gcd(max(1, int(points)), int(count))
+    return p, int(count) // p
+
+
+def mesh(used: list, points: int):
+    """The 2-D device mesh (axes ``points``, ``blocks``) of :func:`layout` over ``used``, or None
+    for one device. Devices fill it row by row, so a row of points stays on one process as far as
+    the shape allows (only ``blocks`` sums cross processes then)."""
+    if len(used) == 1:
+        return None
+    shape = layout(points, len(used))
+    return jax.sharding.Mesh(np.asarray(used, dtype=object).reshape(shape), ("points", "blocks"))
 
 
 def slices(active: np.ndarray, per: int) -> list[tuple[np.ndarray, int]]:

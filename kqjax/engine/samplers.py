@@ -18,19 +18,23 @@ the only error is float64 arithmetic, quantified below), jit/vmap friendly and f
   a batch of many short rows out with the draws of one row position side by side: rows of a
   batch tend to share a regime, so tiles do). First, the cheap attempts: an inversion draw
   with ``w >= n p`` is 0, since ``P(X > 0) <= n p``; when more than ``1/_DENSE_FRACTION`` of a
-  tile's draws are not decided so, the tile's search runs over all of them (16 steps when its
-  largest mean is at most 1.3, else ``INVERSION_MAX_X + 1``). BTRS draws get ``_FAST_BTRS``
-  candidates whose test uses 24 bits of ``v`` where they decide it. Then the pending draws
-  (about ``0.2**_FAST_BTRS`` of BTRS draws, and the inversion draws the bound leaves open)
-  are gathered through a bit-packed mask, ``1/_SPARSE_FRACTION`` of a tile at a time, and
-  attempted in full until decided. The tile size changes the speed only, never the draws.
+  tile's draws are not decided so, the tile's search runs over all of them, ``_UNROLL`` steps
+  of the survival function at a time until none of them is still searching (at most
+  ``INVERSION_MAX_X + 1`` steps: the largest ``X`` of the tile, not the largest mean, sets the
+  cost). BTRS draws get ``_FAST_BTRS`` candidates whose test uses 24 bits of ``v`` where they
+  decide it. Then the pending draws (about ``0.2**_FAST_BTRS`` of BTRS draws, and the
+  inversion draws the bound leaves open) are gathered through a bit-packed mask,
+  ``1/_SPARSE_FRACTION`` of a tile at a time, and attempted in full until decided. The tile
+  size changes the speed only, never the draws.
 
 Random bits: the key gives a 64-bit seed (``jax.random.bits``, whatever the key's PRNG); word
 ``j`` of draw ``e`` is Philox-2x32-10 (Salmon et al., SC'11; the counter-based generator of
 cuRAND and Random123) of counter ``(e, seed_hi + stream * 2**20 + j)`` under key ``seed_lo``.
 Attempt ``t`` of a draw uses words ``2t`` and ``2t + 1``, so a draw is a function of its key, its
-index, ``n`` and ``p`` only: it does not depend on batching, ``vmap`` or chunking. Inversion
-uses a 64-bit uniform; BTRS takes ``u`` from 40 bits and ``v`` from 24 bits, refined by word
+index, ``n`` and ``p`` only: it does not depend on batching, ``vmap`` or chunking (nor on the
+tile size, the number of cheap attempts or the attempts per round: these change the speed only).
+Philox runs in 64-bit lanes (one 32 x 32 -> 64-bit multiply per round, no width conversions).
+Inversion uses a 64-bit uniform; BTRS takes ``u`` from 40 bits and ``v`` from 24 bits, refined by word
 ``2t + 1`` (64 more bits) whenever the 24 bits do not decide the test.
 
 Float64 limits (the only departures from the exact law): the inversion survival function has
@@ -45,7 +49,6 @@ Non-integer ``n`` is truncated, as in NumPy. ``n`` is exact up to ``2**53``.
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -70,16 +73,15 @@ _LOGFACT = np.array([math.lgamma(j + 1.0) for j in range(LOGFACT_TABLE_N + 1)], 
 _FC_SMALL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079067210376509,
              0.0166446911898211, 0.0138761288230707, 0.0118967099458917, 0.0104112652619720,
              0.00925546218271273, 0.00833056343336287)
-# Inversion search over a whole tile: 16 steps when its largest mean is at most 1.3 (the rest,
-# P(X >= 16 | mean <= 1.3) < 1e-12, is left pending), else INVERSION_MAX_X + 1.
-_SMALL_MEAN, _SMALL_MEAN_STEPS = 1.3, 16
-_FAST_BTRS = 2  # BTRS candidates per draw in the first attempts
+_UNROLL = 4  # inversion steps per loop iteration (divides INVERSION_MAX_X)
+_STEPS = np.array([(k - 1.0, 1.0 / k) for k in range(1, INVERSION_MAX_X + 1)])  # step k: (k - 1, 1 / k)
+_FAST_BTRS = 3  # BTRS candidates per draw in the first attempts
 _DENSE_FRACTION = 8  # inversion search over the whole tile when over 1/8 of it needs one
 _SPARSE_FRACTION = 64  # else pending draws are attempted 1/64 of a tile at a time
 _TILE = {"cpu": 4096}  # draws per tile by platform: cache-sized on a CPU
 _TILE_DEFAULT = 2**20  # elsewhere (GPU): wide tiles, one kernel over many draws
 _TILE_MIN = 4096  # smallest tile: one tile size (one trace of the tile kernel) on a CPU
-_ROUND_ATTEMPTS = 2  # BTRS attempts per pending draw and round
+_ROUND_ATTEMPTS = 1  # BTRS attempts per pending draw and round
 _MAX_ROUNDS = 200  # rounds of attempts; a draw still pending after them (never seen) gives -1
 _STREAM_BITS = 20  # counter word: seed_hi + stream * 2**20 + word index (word index < 2**20)
 _MAX_STREAMS = 1 << (32 - _STREAM_BITS)
@@ -89,19 +91,37 @@ _MAX_STREAMS = 1 << (32 - _STREAM_BITS)
 
 _PHILOX_M = np.uint64(0xD256D193)
 _PHILOX_W = np.uint32(0x9E3779B9)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def _philox_lanes(c0, c1, k):
+    """Philox-2x32-10 in 64-bit lanes (the 32-bit words zero-extended): each round is one
+    32 x 32 -> 64-bit multiply, a shift, a mask and two xors, with no conversions between widths.
+    Returns (hi, lo) as uint64 holding 32-bit values."""
+    c0, c1, k = (jnp.asarray(x, U32).astype(U64) for x in (c0, c1, k))
+    for i in range(10):  # round i's key k + i W (mod 2**32), from k itself
+        prod = c0 * _PHILOX_M
+        key = (k + np.uint64(i * int(_PHILOX_W))) & _MASK32
+        c0, c1 = (prod >> np.uint64(32)) ^ key ^ c1, prod & _MASK32
+    return c0, c1
 
 
 @jax.jit
 def philox2x32(c0, c1, k):
     """Philox-2x32-10 block: counters ``(c0, c1)`` and key ``k`` (uint32 arrays) -> (hi, lo)."""
-    c0, c1, k = (jnp.asarray(x, U32) for x in (c0, c1, k))
-    for _ in range(10):
-        prod = c0.astype(U64) * _PHILOX_M
-        hi = (prod >> np.uint64(32)).astype(U32)
-        lo = prod.astype(U32)
-        c0, c1 = hi ^ k ^ c1, lo
-        k = k + _PHILOX_W
-    return c0, c1
+    hi, lo = _philox_lanes(c0, c1, k)
+    return hi.astype(U32), lo.astype(U32)
+
+
+def _word(c0, c1, k):
+    """Philox block as one uint64 ``hi * 2**32 + lo``: one array, computed once for all its uses."""
+    hi, lo = _philox_lanes(c0, c1, k)
+    return (hi << np.uint64(32)) | lo
+
+
+def _split(word):
+    """(hi, lo) uint32 halves of a :func:`_word`."""
+    return (word >> np.uint64(32)).astype(U32), word.astype(U32)
 
 
 def _dense_uniform(hi, lo):
@@ -116,16 +136,27 @@ def _seeds(key):
 
 # ------------------------------------------------------------------------------- inversion
 
-@partial(jax.jit, static_argnums=3)
-def _inversion(w, n, ps, steps):
-    """Inversion ``X = #{k < steps : w < P(X > k)}``; -1 when ``X >= steps``."""
+def _inversion(w, n, ps):
+    """Inversion ``X = #{k <= INVERSION_MAX_X : w < P(X > k)}``; -1 when ``X > INVERSION_MAX_X``.
+
+    The survival function follows the pmf recurrence ``f(k) = f(k - 1) (n - k + 1) r / k``
+    (``r = p / (1 - p)``), ``_UNROLL`` steps a loop iteration while some ``w < P(X > k)``: it never
+    increases (``f(k) >= 0``), so the search stops after the largest ``X`` of the batch, with the
+    results of the full search (a lane with ``w >= 1`` takes no part)."""
     lq = jnp.log1p(-ps)
     pmf, sf, r = jnp.exp(n * lq), -jnp.expm1(n * lq), ps / (1.0 - ps)
-    cnt = (w < sf).astype(F64)
-    for k in range(1, steps):
-        pmf = pmf * ((n - (k - 1)) * r) * (1.0 / k)
-        sf = sf - pmf
-        cnt = cnt + (w < sf)
+
+    def body(c):
+        k, pmf, sf, cnt = c
+        steps = lax.dynamic_slice(jnp.asarray(_STEPS), (k - 1, jnp.int32(0)), (_UNROLL, 2))
+        for i in range(_UNROLL):
+            pmf = pmf * ((n - steps[i, 0]) * r) * steps[i, 1]
+            sf = sf - pmf
+            cnt = cnt + (w < sf)
+        return k + _UNROLL, pmf, sf, cnt
+
+    _, _, sf, cnt = lax.while_loop(lambda c: (c[0] <= INVERSION_MAX_X) & jnp.any(w < c[2]), body,
+                                   (jnp.int32(1), pmf, sf, (w < sf).astype(F64)))
     return jnp.where(w < sf, -1.0, cnt)
 
 
@@ -209,35 +240,25 @@ def _prepare(n, p):
 def _attempts(s0, s1, e, t, n, ps):
     """Attempts of pending draws (p <= 1/2) from attempt ``t`` (uint32): X, or ``-1 - t'`` with
     ``t'`` the next attempt. Inversion draws make attempt ``t`` in full (accepted unless
-    ``X > INVERSION_MAX_X``); BTRS draws make ``_ROUND_ATTEMPTS`` attempts. Each regime's work
-    is skipped when the batch has none of its draws, Stirling's form when every ``n`` fits the
-    ``log j!`` table."""
+    ``X > INVERSION_MAX_X``); BTRS draws make ``_ROUND_ATTEMPTS`` attempts (Stirling's form where
+    ``n`` is beyond the ``log j!`` table)."""
     mean = n * ps
     inv = (mean > 0) & (mean < INVERSION_MAX_MEAN)
     bt = mean >= INVERSION_MAX_MEAN
     tf = t.astype(F64)
-    none = jnp.zeros(n.shape, F64)
+    x = _inversion(jnp.where(inv, _dense_uniform(*philox2x32(e, s1 + 2 * t, s0)), 2.0), n, ps)
+    x_inv = jnp.where(x >= 0, x, -2.0 - tf)
 
-    def inversion(n, ps):
-        hi, lo = philox2x32(e, s1 + 2 * t, s0)
-        x = _inversion(_dense_uniform(hi, lo), n, ps, INVERSION_MAX_X + 1)
-        return jnp.where(x >= 0, x, -2.0 - tf)
+    def btrs(n, ps):
+        c = _Btrs(n, ps, True)
+        x = -1.0 - _ROUND_ATTEMPTS - tf
+        for j in reversed(range(_ROUND_ATTEMPTS)):
+            k, g, v24 = c.candidate(*philox2x32(e, s1 + 2 * (t + j), s0))
+            ev = _dense_uniform(*philox2x32(e, s1 + 2 * (t + j) + 1, s0))
+            x = jnp.where((v24 + ev) * 2.0**-24 <= g, k, x)
+        return x
 
-    def btrs(stirling):
-        def run(n, ps):
-            c = _Btrs(n, ps, stirling)
-            x = jnp.full(n.shape, -1.0 - _ROUND_ATTEMPTS) - tf
-            for j in reversed(range(_ROUND_ATTEMPTS)):
-                hi, lo = philox2x32(e, s1 + 2 * (t + j), s0)
-                k, g, v24 = c.candidate(hi, lo)
-                ehi, elo = philox2x32(e, s1 + 2 * (t + j) + 1, s0)
-                x = jnp.where((v24 + _dense_uniform(ehi, elo)) * 2.0**-24 <= g, k, x)
-            return x
-        return run
-
-    x_inv = lax.cond(jnp.any(inv), inversion, lambda n, ps: none, n, ps)
-    branch = jnp.where(jnp.any(bt), 1 + jnp.any(bt & (n > LOGFACT_TABLE_N)), 0)
-    x_bt = lax.switch(branch, [lambda n, ps: none, btrs(False), btrs(True)], n, ps)
+    x_bt = lax.cond(jnp.any(bt), btrs, lambda n, ps: jnp.zeros(n.shape, F64), n, ps)
     return jnp.where(inv, x_inv, jnp.where(bt, x_bt, 0.0))
 
 
@@ -246,41 +267,35 @@ def _first(s0, s1, e, n, ps):
 
     An inversion draw with ``w >= n p`` is 0 (``P(X > 0) = 1 - (1 - p)^n <= n p``); when more
     than ``1/_DENSE_FRACTION`` of the tile's draws are not, the tile's inversion draws are
-    searched in full (16 steps when its largest inversion mean is at most 1.3, else
-    ``INVERSION_MAX_X + 1``).
-    BTRS draws (with ``n`` in the ``log j!`` table) get ``_FAST_BTRS`` candidates, using the
-    second word of an attempt only where the first 24 bits of ``v`` leave the test open.
+    searched in full.
+    BTRS draws (with ``n`` in the ``log j!`` table) get ``_FAST_BTRS`` candidates, decided by the
+    first 24 bits of ``v`` where these suffice.
     Everything else is left pending.
     """
     mean = n * ps
     inv = (mean > 0) & (mean < INVERSION_MAX_MEAN)
     bt = (mean >= INVERSION_MAX_MEAN) & (n <= LOGFACT_TABLE_N)
-    hi, lo = philox2x32(e, s1, s0)
-    w = _dense_uniform(hi, lo)
+    word = _word(e, s1, s0)
+    w = _dense_uniform(*_split(word))
     maybe = inv & (w < mean)
-    pending = jnp.full(n.shape, -1.0)
 
-    def inversion(steps):
-        def run(n, ps):
-            x = _inversion(w, n, ps, steps)
-            return jnp.where(x >= 0, x, -1.0 - (steps > INVERSION_MAX_X))
-        return run
+    def search(n, ps):
+        x = _inversion(jnp.where(inv, w, 2.0), n, ps)
+        return jnp.where(x >= 0, x, -2.0)
 
     def btrs(n, ps):
         c = _Btrs(n, ps, False)
         out = jnp.full(n.shape, -1.0 - _FAST_BTRS)
         for j in reversed(range(_FAST_BTRS)):
-            k, g, v24 = c.candidate(*((hi, lo) if j == 0 else philox2x32(e, s1 + np.uint32(2 * j), s0)))
+            k, g, v24 = c.candidate(*(_split(word) if j == 0 else philox2x32(e, s1 + np.uint32(2 * j), s0)))
             acc = (v24 + 1.0) * 2.0**-24 <= g
             rej = v24 * 2.0**-24 > g
             out = jnp.where(rej, out, jnp.where(acc, k, -1.0 - j))
         return out
 
-    small = jnp.max(jnp.where(inv, mean, 0.0)) <= _SMALL_MEAN
-    ibranch = jnp.where(jnp.sum(maybe) * _DENSE_FRACTION > n.shape[0], jnp.where(small, 1, 2), 0)
-    x_inv = lax.switch(ibranch, [lambda n, ps: jnp.where(maybe, -1.0, 0.0),
-                                 inversion(_SMALL_MEAN_STEPS), inversion(INVERSION_MAX_X + 1)], n, ps)
-    x_bt = lax.cond(jnp.any(bt), btrs, lambda n, ps: pending, n, ps)
+    dense = jnp.sum(maybe) * _DENSE_FRACTION > n.shape[0]
+    x_inv = lax.cond(dense, search, lambda n, ps: jnp.where(maybe, -1.0, 0.0), n, ps)
+    x_bt = lax.cond(jnp.any(bt), btrs, lambda n, ps: jnp.full(n.shape, -1.0), n, ps)
     return jnp.where(inv, x_inv, jnp.where(bt, x_bt, jnp.where(mean > 0, -1.0, 0.0)))
 
 

@@ -210,12 +210,14 @@ def chunk_counts(link: Link, root, first, sizes, *, blocks: int, mode: str, shar
 
     ``link`` has a leading grid axis on every leaf. Count mode vmaps the grid (drawing the settings
     once per block if ``shared``); event mode maps it sequentially so that memory stays at one
-    chunk of pulses. Compiled once per link structure, chunk and mode. With ``mesh`` (a 1-D device
-    mesh, axis ``blocks``) each device takes ``blocks / devices`` consecutive blocks (keys from the
-    block index) and the int64 counts are summed exactly across devices (``psum``).
+    chunk of pulses. Compiled once per link structure, chunk and mode. With ``mesh`` (a 2-D device
+    mesh, axes ``points`` x ``blocks``: :func:`kqjax.engine.driver.mesh`) the grid is split along
+    ``points`` (G a multiple of its size; the outputs stay split the same way) and each device of a
+    row takes ``blocks / row`` consecutive blocks (keys from the block index), its int64 counts
+    summed exactly over the row (``psum``).
     """
     if mesh is not None:
-        local = blocks // mesh.size
+        local = blocks // mesh.shape["blocks"]
 
         def on_device(lk, rt, f, n):
             f = f + jax.lax.axis_index("blocks").astype(jnp.int64) * local
@@ -224,8 +226,9 @@ def chunk_counts(link: Link, root, first, sizes, *, blocks: int, mode: str, shar
             return jax.tree_util.tree_map(lambda x: jax.lax.psum(x, "blocks"), out)
 
         spec = jax.sharding.PartitionSpec
-        return jax.shard_map(on_device, mesh=mesh, in_specs=(spec(), spec(), spec(), spec("blocks")),
-                             out_specs=spec(), check_vma=False)(link, root, jnp.asarray(first, jnp.int64), sizes)
+        return jax.shard_map(on_device, mesh=mesh, in_specs=(spec("points"), spec(), spec(), spec("blocks")),
+                             out_specs=spec("points"), check_vma=False)(link, root, jnp.asarray(first, jnp.int64),
+                                                                       sizes)
     index = jnp.asarray(first, jnp.int64) + jnp.arange(blocks, dtype=jnp.int64)
     ks = keys.block_keys(root, first, blocks)
 
@@ -354,7 +357,8 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
              memory: int | None = None) -> dict:
     """Monte Carlo of ``pulses`` pulses at every grid point of ``link`` (leading axis of leaves),
     ``chunk_size`` pulses a step (default ``driver.default_chunk(mode)``), ``workers`` chunks at a
-    time (``driver.accumulate``) on ``devices`` local devices (None: all),
+    time (``driver.accumulate``) on ``devices`` devices (None: all; :func:`kqjax.engine.driver.devices`,
+    split as :func:`kqjax.engine.driver.layout`; over several processes one step at a time),
     the grid in slices whose work arrays fit ``memory`` bytes (default ``driver.memory_budget()``).
 
     Returns numpy arrays with the grid axis first: ``sent`` [G, S] and ``counts`` [G, S, O]
@@ -370,15 +374,20 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
     root = keys.root_key(seed, prng)
     link = prepare(link, root)
     used = driver.devices(devices)
-    mesh = jax.sharding.Mesh(np.asarray(used), ("blocks",)) if len(used) > 1 else None
     _, per_chunk = driver.plan(pulses, chunk_size or driver.default_chunk(mode))
     per_chunk = -(-per_chunk // len(used)) * len(used)
     slots = plan_slots(link, pulses, slot_s)
     if target_rel_error is not None and slots is not None:
         raise ValueError("early stopping needs a channel that does not change in time")
-    step = make_step(link, root, per_chunk, mode, slots.blocks if slots else 0, slots.count if slots else 0, mesh)
     g = int(np.shape(jax.tree_util.tree_leaves(link)[0])[0])
     per_slice = slice_points(link, per_chunk, mode, memory, workers, slots.count if slots else 1)
+    if len(used) <= per_slice < g:  # slices of a multiple of the devices: their points split over all
+        per_slice -= per_slice % len(used)
+    mesh = driver.mesh(used, per_slice)
+    step = make_step(link if mesh is None else jax.tree_util.tree_map(np.asarray, link), root, per_chunk, mode,
+                     slots.blocks if slots else 0, slots.count if slots else 0, mesh)
+    if jax.process_count() > 1:  # every process issues the same steps in the same order, gets all counts
+        step, workers = _gathered(step), 1
     converged = None
     if target_rel_error is not None:
         def converged(acc, _):
@@ -404,6 +413,17 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
     out.update(sent=sent, counts=counts, slots=slots, pulses_done=acc.pulses, complete=acc.complete,
                seconds=acc.seconds, link=link)
     return out
+
+
+def _gathered(step):
+    """``step`` whose counts, split over the devices of several processes, come back whole to
+    every process (``multihost_utils.process_allgather``)."""
+    from jax.experimental import multihost_utils
+
+    def gathered(*args):
+        return multihost_utils.process_allgather(step(*args), tiled=True)
+
+    return gathered
 
 
 def prepare(link: Link, root) -> Link:

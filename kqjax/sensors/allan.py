@@ -17,7 +17,9 @@ reduced along the last axis; NaNs are not trimmed; an explicit tau that the reco
 raises ``ValueError`` instead of being dropped silently. There is no Python loop over samples. Up to
 :data:`UNROLL_MAX` averaging times (octave, decade or an explicit list) are computed for one statistic
 at a time: adev and hdev on the decimated record ``x[::m]`` (``O(N/m)`` per tau, as allantools), mdev
-and tdev at octave factors from doubling moving sums, oadev in one pass over the record for all its taus
+and tdev at octave factors from the phase increments smoothed by triangles that double in width, one
+blocked pass per octave with no running sum of the record (so no rounding that grows with its length),
+oadev in one pass over the record for all its taus
 (blocks of start points, the shifted windows shared between taus), mdev at other factors with one
 ``lax.map`` step per tau over shifted copies of the record. Longer lists (``taus="all"``) use that ``lax.map`` form
 with the estimator chosen by ``lax.switch``, sharing one compilation across the five statistics per
@@ -254,30 +256,89 @@ def _diff_sumsq(z: jax.Array, coeffs: tuple[float, ...], lag: int, count: int) -
 
 def _sum_squares_unrolled(x: jax.Array, ms: tuple[int, ...], which: int) -> jax.Array:
     """:func:`_sum_squares` with every averaging factor ``m`` static, for adev, oadev and hdev (``which``
-    0, 1, 2) and for mdev/tdev (3) at powers of two. oadev: :func:`_overlapping_sum_squares`.
+    0, 1, 2). oadev: :func:`_overlapping_sum_squares`; mdev/tdev at powers of two:
+    :func:`_octave_sum_squares`.
 
     adev, hdev (SP 1065 eqs. 7, 18): differences of the decimated record ``x[::m]``, ``O(N/m)`` work as in
-    allantools. mdev (eq. 14): the sum of ``m`` consecutive second differences is the second difference,
-    at lag ``m``, of the moving sums ``S_m[i] = x[i] + .. + x[i+m-1]``, and ``S_2m[i] = S_m[i] + S_m[i+m]``:
-    one pass per octave instead of a running sum per tau (sums of ``m`` phase points only, so no
-    precision is lost to a long running sum). ``x`` (..., N) phase data; returns (..., len(ms)).
+    allantools. ``x`` (..., N) phase data; returns (..., len(ms)).
     """
     if which == 1:
         return _overlapping_sum_squares(x, ms)
-    n = x.shape[-1]
     out = []
-    s_pow, p = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, _BLOCK + 8)]), 1  # moving sums S_p, p a power of 2
     for m in ms:
-        if which in (0, 2):
-            xs = x[..., ::m]
-            coeffs = (1.0, -2.0, 1.0) if which == 0 else (-1.0, 3.0, -3.0, 1.0)
-            out.append(_diff_sumsq(xs, coeffs, 1, xs.shape[-1] - len(coeffs) + 1))
-        else:
-            while p < m:
-                s_pow = s_pow[..., :-p] + s_pow[..., p:]
-                p *= 2
-            out.append(_diff_sumsq(s_pow, (1.0, -2.0, 1.0), m, n - 3 * m + 1))
+        xs = x[..., ::m]
+        coeffs = (1.0, -2.0, 1.0) if which == 0 else (-1.0, 3.0, -3.0, 1.0)
+        out.append(_diff_sumsq(xs, coeffs, 1, xs.shape[-1] - len(coeffs) + 1))
     return jnp.stack(out, axis=-1)
+
+
+_LEVEL_BLOCK = 8192  # points per step of the octave doubling
+
+
+def _phase_increments(data: jax.Array, rate: jax.Array, data_type: str) -> jax.Array:
+    """Phase increments ``dx_i = x_(i+1) - x_i`` with their mean removed, (..., N - 1) for N phase points.
+
+    From frequency data ``dx_i = (y_i - mean(y)) / rate`` (no running sum); from phase data the first
+    difference. The Allan-family differences of ``x`` are unchanged by the mean (a phase ramp), which is
+    removed only so that the sums below stay small.
+    """
+    if data_type == "freq":
+        return (data - jnp.mean(data, axis=-1, keepdims=True)) * (1.0 / rate)
+    dx = data[..., 1:] - data[..., :-1]
+    return dx - jnp.mean(dx, axis=-1, keepdims=True)
+
+
+def _octave_sum_squares(dx: jax.Array, ms: tuple[int, ...]) -> jax.Array:
+    """MVAR sums (SP 1065 eq. 14) at power-of-two factors ``ms`` from the phase increments ``dx``.
+
+    The inner sum of ``m`` second differences is ``sum_(i=j)^(j+m-1) (x_(i+2m) - 2 x_(i+m) + x_i)
+    = W_m[j+m] - W_m[j]`` with ``W_m[j] = sum_(i=j)^(j+m-1) (x_(i+m) - x_i)``, the increments ``dx``
+    smoothed by a triangle of base ``2m - 1``; ``W_1 = dx`` and ``W_2m[j] = W_m[j] + 2 W_m[j+m] + W_m[j+2m]``.
+    One pass per octave, in blocks of :data:`_LEVEL_BLOCK` points from one buffer into another (two
+    levels per loop step, so that the buffers keep their places), every sum formed from increments: no
+    running sum of the record, whose rounding grows with its length. ``dx`` (..., N - 1) for N phase
+    points; returns (..., len(ms)).
+    """
+    n = dx.shape[-1]  # W_m has n - 2m + 2 valid points; MVAR at m has n - 3m + 2 terms
+    levels = int(ms[-1]).bit_length()
+    width = min(_LEVEL_BLOCK, -(-n // 8) * 8)
+    level_m = 2 ** np.arange(levels + levels % 2)
+    counts = np.where(np.isin(level_m, ms), n - 3 * level_m + 2, 0)
+    spans = np.maximum(np.maximum(n - 4 * level_m + 2, counts), 0)
+    spans[levels:] = 0
+    steps = jnp.asarray(-(-spans // width), dtype=jnp.int32)
+    counts = jnp.asarray(counts, dtype=jnp.int32)
+    pad = [(0, 0)] * (dx.ndim - 1) + [(0, width + 8)]
+    a = jnp.pad(dx, pad)
+    b = jnp.zeros_like(a)
+    start = jnp.arange(width, dtype=jnp.int32)
+    batch = dx.shape[:-1]
+
+    def level(lvl, src, dst):
+        m = jnp.left_shift(jnp.int32(1), lvl)
+        count = counts[lvl]
+
+        def step(k, carry):
+            dst, acc = carry
+            j0 = k * width
+            w0, w1, w2 = (lax.dynamic_slice_in_dim(src, j0 + s * m, width, axis=-1) for s in range(3))
+            d = w1 - w0
+            acc = acc + jnp.where(j0 + start < count, d * d, 0.0)
+            return lax.dynamic_update_slice_in_dim(dst, w0 + 2.0 * w1 + w2, j0, axis=-1), acc
+
+        dst, acc = lax.fori_loop(0, steps[lvl], step, (dst, jnp.zeros(batch + (width,), dx.dtype)))
+        return dst, jnp.sum(acc, axis=-1)
+
+    def two_levels(k, carry):
+        a, b, sums = carry
+        b, s0 = level(2 * k, a, b)
+        a, s1 = level(2 * k + 1, b, a)
+        sums = lax.dynamic_update_slice_in_dim(sums, jnp.stack([s0, s1], axis=-1), 2 * k, axis=-1)
+        return a, b, sums
+
+    sums = jnp.zeros(batch + (len(level_m),), dx.dtype)
+    _, _, sums = lax.fori_loop(0, len(level_m) // 2, two_levels, (a, b, sums))
+    return sums[..., np.asarray([int(m).bit_length() - 1 for m in ms])]
 
 
 _PASS_BLOCK = 2048  # points per step of the one-pass overlapping estimator
@@ -314,8 +375,11 @@ def _overlapping_sum_squares(x: jax.Array, ms: tuple[int, ...]) -> jax.Array:
 
 @partial(jax.jit, static_argnames=("ms", "stat", "data_type"))
 def _deviation_unrolled(data, ms, n, rate, stat, data_type):
+    if stat >= 3:  # mdev, tdev at powers of two
+        return _normalise(_octave_sum_squares(_phase_increments(data, rate, data_type), ms), jnp.asarray(ms), n,
+                          rate, stat)
     x = frequency2phase(data, rate) if data_type == "freq" else data
-    return _normalise(_sum_squares_unrolled(x, ms, min(stat, 3)), jnp.asarray(ms), n, rate, stat)
+    return _normalise(_sum_squares_unrolled(x, ms, stat), jnp.asarray(ms), n, rate, stat)
 
 
 def _deviation_core(data, m, n, rate, stat, data_type):

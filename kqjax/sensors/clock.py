@@ -44,12 +44,12 @@ SPEED_OF_LIGHT = 299_792_458.0  # m/s
 class AtomicClock:
     """Passive atomic clock with Ramsey interrogation, servoed local oscillator (LO)."""
 
-    frequency_hz: float = param(9_192_631_770.0, unit="Hz", long_name="clock transition frequency", gt=0)
-    ramsey_time_s: float = param(0.5, unit="s", long_name="Ramsey free-evolution time", gt=0)
+    frequency_hz: float = param(9_192_631_770.0, unit="Hz", long_name="clock transition frequency", ge=1e3)
+    ramsey_time_s: float = param(0.5, unit="s", long_name="Ramsey free-evolution time", ge=1e-6)
     cycle_time_s: float = param(1.5, unit="s", long_name="clock cycle time", gt=0)
     pulse_time_s: float = param(0.0, unit="s", long_name="duration of each pi/2 pulse", ge=0)
-    atom_number: float = param(1e6, unit="1", long_name="detected atoms per cycle", gt=0)
-    contrast: float = param(0.9, unit="1", long_name="Ramsey fringe contrast", gt=0, le=1)
+    atom_number: float = param(1e6, unit="1", long_name="detected atoms per cycle", ge=1)
+    contrast: float = param(0.9, unit="1", long_name="Ramsey fringe contrast", ge=1e-6, le=1)
     lo_white_adev_1s: float = param(0.0, unit="1", long_name="LO white-FM Allan deviation at 1 s", ge=0)
     lo_flicker_adev: float = param(0.0, unit="1", long_name="LO flicker-FM Allan deviation floor", ge=0)
     flicker_floor: float = param(0.0, unit="1", long_name="clock flicker-FM Allan deviation floor", ge=0)

@@ -97,11 +97,11 @@ def _readout(key: jax.Array, phase_noise: jax.Array, atom_number: Any, contrast:
 class AtomAccelerometer:
     """Light-pulse atom accelerometer / gravimeter."""
 
-    wavelength_nm: float = param(780.241, unit="nm", long_name="Raman laser wavelength", gt=0)
-    pulse_separation_s: float = param(0.1, unit="s", long_name="pulse separation T", gt=0)
+    wavelength_nm: float = param(780.241, unit="nm", long_name="Raman laser wavelength", ge=1)
+    pulse_separation_s: float = param(0.1, unit="s", long_name="pulse separation T", ge=1e-6)
     cycle_time_s: float = param(1.0, unit="s", long_name="measurement cycle time", gt=0)
-    atom_number: float = param(1e6, unit="1", long_name="detected atoms per shot", gt=0)
-    contrast: float = param(0.5, unit="1", long_name="fringe contrast", gt=0, le=1)
+    atom_number: float = param(1e6, unit="1", long_name="detected atoms per shot", ge=1)
+    contrast: float = param(0.5, unit="1", long_name="fringe contrast", ge=1e-6, le=1)
     vibration_asd_m_s2_per_rthz: float = param(0.0, unit="m s-2 Hz-1/2",
                                                long_name="residual (white) vibration acceleration noise", ge=0)
     acceleration_m_s2: float = param(9.80665, unit="m s-2", long_name="measured acceleration (gravity)")
@@ -192,13 +192,13 @@ class AtomAccelerometer:
 class AtomGyroscope:
     """Light-pulse atom-interferometer Sagnac gyroscope (atoms with transverse velocity ``v``)."""
 
-    wavelength_nm: float = param(852.347, unit="nm", long_name="Raman laser wavelength", gt=0)
-    pulse_separation_s: float = param(0.01, unit="s", long_name="pulse separation T", gt=0)
+    wavelength_nm: float = param(852.347, unit="nm", long_name="Raman laser wavelength", ge=1)
+    pulse_separation_s: float = param(0.01, unit="s", long_name="pulse separation T", ge=1e-6)
     atom_velocity_m_s: float = param(2.0, unit="m s-1", long_name="atom velocity perpendicular to k_eff", gt=0)
     atom_mass_amu: float = param(132.905, unit="u", long_name="atomic mass", gt=0)
     cycle_time_s: float = param(0.5, unit="s", long_name="measurement cycle time", gt=0)
-    atom_number: float = param(1e6, unit="1", long_name="detected atoms per shot", gt=0)
-    contrast: float = param(0.3, unit="1", long_name="fringe contrast", gt=0, le=1)
+    atom_number: float = param(1e6, unit="1", long_name="detected atoms per shot", ge=1)
+    contrast: float = param(0.3, unit="1", long_name="fringe contrast", ge=1e-6, le=1)
     rotation_rad_s: float = param(7.292115e-5, unit="rad s-1", long_name="rotation rate (Earth rate)")
 
     def validate(self) -> "AtomGyroscope":

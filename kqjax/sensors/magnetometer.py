@@ -41,11 +41,11 @@ BOHR_MAGNETON = 9.2740100783e-24  # J/T
 class NVMagnetometer:
     """Continuous-wave ODMR magnetometer with NV centres in diamond."""
 
-    linewidth_hz: float = param(1e6, unit="Hz", long_name="ODMR linewidth (FWHM)", gt=0)
-    contrast: float = param(0.3, unit="1", long_name="ODMR contrast", gt=0, le=1)
-    photon_rate_hz: float = param(2e5, unit="s-1", long_name="detected photon count rate", gt=0)
-    g_factor: float = param(2.0028, unit="1", long_name="NV electron g-factor", gt=0)
-    sample_time_s: float = param(1e-3, unit="s", long_name="sampling interval of the field record", gt=0)
+    linewidth_hz: float = param(1e6, unit="Hz", long_name="ODMR linewidth (FWHM)", ge=1)
+    contrast: float = param(0.3, unit="1", long_name="ODMR contrast", ge=1e-6, le=1)
+    photon_rate_hz: float = param(2e5, unit="s-1", long_name="detected photon count rate", ge=1)
+    g_factor: float = param(2.0028, unit="1", long_name="NV electron g-factor", ge=1e-3)
+    sample_time_s: float = param(1e-3, unit="s", long_name="sampling interval of the field record", ge=1e-9)
     flicker_floor_t: float = param(0.0, unit="T", long_name="technical flicker floor (Allan deviation)", ge=0)
 
     def validate(self) -> "NVMagnetometer":
@@ -80,11 +80,11 @@ class OpticallyPumpedMagnetometer:
 
     gyromagnetic_ratio_hz_per_t: float = param(7.0e9, unit="Hz T-1", long_name="gyromagnetic ratio gamma/2pi",
                                                gt=0)
-    atom_number: float = param(1e11, unit="1", long_name="number of polarised atoms", gt=0)
+    atom_number: float = param(1e11, unit="1", long_name="number of polarised atoms", ge=1)
     coherence_time_s: float = param(0.01, unit="s", long_name="transverse spin coherence time T2", gt=0)
     photon_flux_hz: float = param(1e15, unit="s-1", long_name="detected probe photon flux", gt=0)
     rotation_amplitude_rad: float = param(0.1, unit="rad", long_name="optical rotation amplitude phi_0", gt=0)
-    sample_time_s: float = param(1e-3, unit="s", long_name="sampling interval of the field record", gt=0)
+    sample_time_s: float = param(1e-3, unit="s", long_name="sampling interval of the field record", ge=1e-9)
     flicker_floor_t: float = param(0.0, unit="T", long_name="technical flicker floor (Allan deviation)", ge=0)
 
     def validate(self) -> "OpticallyPumpedMagnetometer":

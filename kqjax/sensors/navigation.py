@@ -63,8 +63,8 @@ class InertialNavigator:
     gyro_bias_instability_deg_h: float = param(0.003, unit="deg h-1", long_name="gyro bias instability", ge=0)
     gyro_arw_deg_per_rth: float = param(0.002, unit="deg h-1/2", long_name="angle random walk", ge=0)
     gyro_rrw_deg_h_per_rth: float = param(0.0, unit="deg h-1 h-1/2", long_name="gyro rate random walk", ge=0)
-    gravity_m_s2: float = param(G0, unit="m s-2", long_name="gravity", gt=0)
-    earth_radius_m: float = param(6.371e6, unit="m", long_name="Earth radius", gt=0)
+    gravity_m_s2: float = param(G0, unit="m s-2", long_name="gravity", ge=1e-3)
+    earth_radius_m: float = param(6.371e6, unit="m", long_name="Earth radius", ge=1e3)
     schuler: bool = param(True, long_name="Schuler feedback", choices=(True, False))
 
     def validate(self) -> "InertialNavigator":

@@ -45,6 +45,11 @@ def check(cfg, built):
     common.require_kind(built, ("inertial_navigation",), NAME, "; clocks, interferometers and magnetometers "
                         "run with task=sensor_stability")
     st = check_block("navigation", cfg.get("navigation"), NavigationSettings)
+    target = built.run.target_rel_error
+    if target is not None:
+        raise ConfigError("run.target_rel_error", target,
+                          message=f"run.target_rel_error={target}: must be null for task {NAME} (its "
+                                  "position-error quantiles have no stopping rule; set navigation.realisations)")
     steps = round(st.duration_s / st.step_s)
     if steps < 2:
         raise ConfigError("navigation.step_s", st.step_s,

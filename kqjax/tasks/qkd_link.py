@@ -16,6 +16,7 @@ import xarray as xr
 
 import kqjax.links  # noqa: F401  (registers the components)
 from kqjax.config.errors import ConfigError
+from kqjax.engine import driver
 from kqjax.engine.params import registry, specs
 from kqjax.links.link import Link, simulate
 from kqjax.results.dataset import Var, assemble
@@ -87,9 +88,8 @@ def check(cfg, built):
     link = link_of(built.components)
     check_channels(cfg, link)
     r = built.run
-    if r.devices is not None and r.devices > jax.local_device_count():
-        raise ConfigError("run.devices", r.devices, f"an integer in [1, {jax.local_device_count()}] "
-                          "(the local devices) or null")
+    if r.devices is not None and not driver.devices_valid(r.devices):
+        raise ConfigError("run.devices", r.devices, driver.devices_allowed())
     if r.target_rel_error is not None and link.time_varying:
         raise ConfigError("run.target_rel_error", r.target_rel_error, message=f"run.target_rel_error="
                           f"{r.target_rel_error}: must be null over a channel that changes in time")

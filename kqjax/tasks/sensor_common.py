@@ -32,17 +32,20 @@ def run_key(run):
     return root_key(run.seed, run.prng)
 
 
-def map_points(fn, batched, size: int, chunk: int) -> dict:
+def map_points(fn, batched, size: int, chunk: int, points=None) -> dict:
     """``fn`` (a jitted, vmapped function of a batched component) over ``size`` sweep points in chunks
     of at most ``chunk`` points (memory bound); the last chunk is padded with copies of the last point
-    so that every call has the same shape (one compilation). Returns NumPy arrays."""
+    so that every call has the same shape (one compilation). With ``points`` (indices), only those
+    points, in calls of the same shape as over all of them. Returns NumPy arrays."""
     chunk = max(1, min(int(chunk), size))
+    points = np.arange(size) if points is None else np.asarray(points, np.int64)
     pieces = []
-    for start in range(0, size, chunk):
-        idx = np.minimum(np.arange(start, start + chunk), size - 1)
-        part = batched if chunk == size else jax.tree.map(lambda a: np.asarray(a)[idx], batched)
+    for start in range(0, points.size, chunk):
+        idx = points[np.minimum(np.arange(start, start + chunk), points.size - 1)]
+        whole = chunk == size and points.size == size
+        part = batched if whole else jax.tree.map(lambda a: np.asarray(a)[idx], batched)
         out = jax.device_get(fn(part))
-        n = min(chunk, size - start)
+        n = min(chunk, points.size - start)
         pieces.append({k: np.asarray(v)[:n] for k, v in out.items()})
     return {k: np.concatenate([p[k] for p in pieces]) if len(pieces) > 1 else pieces[0][k] for k in pieces[0]}
 

@@ -10,6 +10,13 @@ optically pumped magnetometers. The physics is :mod:`kqjax.sensors`; this module
 (root mean square of their Allan variances); its bounds ``adev_lo, adev_hi`` are the chi-squared interval
 of SP 1065 eq. (45) with ``realisations x`` Greenhall's equivalent degrees of freedom of one record (the
 pooled variance of independent records has the sum of their degrees of freedom).
+
+With ``run.target_rel_error`` the records are drawn in rounds of ``realisations`` (round 0 with the
+run's key, so it is the run without a target; round r > 0 with ``fold_in(stream(key, "rounds"), r)``),
+and a point stops after the first round at which the relative standard error of its pooled Allan
+deviation, at every averaging time up to ``tau_max_s``, is at most the target, or once
+``max_realisations`` records are drawn. That error is the delta method's over the records' Allan
+variances ``v_i``: rel SE(adev) = SE(mean v) / (2 mean v), SE(mean v) = std(v) / sqrt(n).
 """
 from __future__ import annotations
 
@@ -24,6 +31,8 @@ import pandas as pd
 import kqjax.sensors  # noqa: F401  (registers the sensor components)
 from kqjax.config.errors import ConfigError
 from kqjax.config.settings import check_block, levels
+from kqjax.engine import driver
+from kqjax.engine.keys import stream
 from kqjax.engine.params import param
 from kqjax.results.dataset import Var, assemble
 from kqjax.sensors import allan, clock, interferometer, magnetometer
@@ -33,6 +42,7 @@ from kqjax.tasks import sensor_common as common
 GROUPS = ("sensor",)
 NAME = "sensor_stability"
 MAX_VALUES = 2**25  # samples x realisations per sweep point (float64 record and its FFT buffers)
+ROUNDS_DEFAULT = 16  # early stopping: records at most, in rounds, when stability.max_realisations is null
 CHUNK_BYTES = 2**29  # memory for the sweep points simulated at once (about 64 bytes per sample)
 
 
@@ -42,7 +52,11 @@ class StabilitySettings:
 
     samples: int = param(4096, ge=16, le=10_000_000, integer=True,
                          long_name="samples per record (clock cycles, interferometer shots, magnetometer samples)")
-    realisations: int = param(16, ge=1, le=4096, integer=True, long_name="independent records per sweep point")
+    realisations: int = param(16, ge=1, le=4096, integer=True,
+                              long_name="independent records per sweep point (with run.target_rel_error: per round)")
+    max_realisations: int | None = param(None, ge=1, le=2**20, integer=True,
+                                         long_name="records per sweep point at most with run.target_rel_error, "
+                                                   "in whole rounds (null: 16 x realisations)")
     taus: str = param("octave", choices=("octave", "decade"),
                       long_name="averaging times: octave (1, 2, 4, .. samples) or decade (1, 2, 4, 10, 20, ..)")
     tau_max_s: float | None = param(None, gt=0, unit="s",
@@ -105,6 +119,12 @@ def check(cfg, built):
                           message=f"stability.samples={st.samples}: samples x realisations = "
                                   f"{st.samples * st.realisations} must be <= {MAX_VALUES} (memory per sweep "
                                   "point); lower stability.samples or stability.realisations")
+    target = built.run.target_rel_error
+    if target is not None and st.max_realisations is not None and st.max_realisations < st.realisations:
+        raise ConfigError("stability.max_realisations", st.max_realisations,
+                          message=f"stability.max_realisations={st.max_realisations}: must be >= "
+                                  f"stability.realisations={st.realisations} (the records of one round of "
+                                  f"run.target_rel_error={target})")
     m, _ = allan.averaging_factors("oadev", st.samples + 1, 1.0, st.taus)
     if st.tau_max_s is not None:
         dt = _intervals(built, kind)
@@ -164,11 +184,74 @@ def simulate_points(sensor, key, kind: str, settings: StabilitySettings) -> dict
     return jax.vmap(lambda s: _one(s, key, kind, settings))(sensor)
 
 
-def _pool(out: dict, st: StabilitySettings) -> dict:
-    """Allan deviation pooled over realisations, with the chi-squared interval of the summed EDF."""
-    adev = np.sqrt(np.mean(out["adev"] ** 2, axis=1))
-    lo, hi = allan.confidence_interval(adev, st.realisations * out["edf"], st.ci)
+def _drawn(records: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """``[G, n]``: which of the ``n`` record slots of each point hold a record (its first ``used``)."""
+    return np.arange(records.shape[1])[None, :] < np.asarray(used)[:, None]
+
+
+def _pool(records: np.ndarray, used: np.ndarray, edf: np.ndarray, ci: float) -> dict:
+    """Allan deviation pooled over each point's ``used`` records ``[G, n, tau]`` (root mean square),
+    with the chi-squared interval of the summed EDF."""
+    v = np.where(_drawn(records, used)[..., None], records ** 2, 0.0)
+    adev = np.sqrt(v.sum(axis=1) / used[:, None])
+    lo, hi = allan.confidence_interval(adev, used[:, None] * edf, ci)
     return {"adev": adev, "adev_lo": np.asarray(lo), "adev_hi": np.asarray(hi)}
+
+
+def rel_errors(records: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Relative standard error ``[G, tau]`` of the pooled Allan deviation of each point's ``used``
+    records ``[G, n, tau]`` by the delta method: with ``v_i = adev_i^2``,
+    rel SE(sqrt(mean v)) = std(v) / (2 sqrt(n) mean v) (sample std, ``ddof=1``); ``inf`` from one record,
+    0 where every record agrees."""
+    used = np.asarray(used)
+    drawn = _drawn(records, used)[..., None]
+    n = used[:, None].astype(np.float64)
+    v = records ** 2
+    mean = np.where(drawn, v, 0.0).sum(axis=1) / n
+    var = np.where(drawn, (v - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(n - 1, 1)
+    se = np.sqrt(var / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(se == 0, 0.0, se / (2 * mean))
+    return np.where(n >= 2, rel, np.inf)
+
+
+def max_records(st: StabilitySettings) -> int:
+    """Records per point at most with early stopping: ``max_realisations`` (null: ``ROUNDS_DEFAULT x
+    realisations``) rounded down to whole rounds of ``realisations``."""
+    cap = st.max_realisations if st.max_realisations is not None else ROUNDS_DEFAULT * st.realisations
+    return max(1, cap // st.realisations) * st.realisations
+
+
+def round_key(root, r: int):
+    """Key of round ``r`` of early stopping: the run's key for round 0 (the records of a run without a
+    target), then ``fold_in(stream(root, "rounds"), r)``."""
+    return root if r == 0 else jax.random.fold_in(stream(root, "rounds"), r)
+
+
+def _rounds(simulate, sensor, size: int, chunk: int, first: np.ndarray, keep: np.ndarray, target: float,
+            cap: int, per: int):
+    """Early stopping: more rounds of ``per`` records for the points whose worst relative error over the
+    kept averaging times is above ``target``, until none is or they have ``cap`` records. ``first``:
+    round 0's records ``[G, per, tau]``. A stop request (Ctrl-C) keeps the rounds finished.
+    Returns (records ``[G, n, tau]``, NaN past a point's own, records used ``[G]``, complete)."""
+    rounds, used, complete = [first], np.full(size, per, np.int64), True
+    while True:
+        records = np.concatenate(rounds, axis=1)
+        err = np.nan_to_num(rel_errors(records, used), nan=np.inf)
+        worst = np.where(keep, err, -np.inf).max(axis=-1)
+        running = np.flatnonzero((worst > target) & (used < cap))
+        if running.size == 0:
+            return records, used, complete
+        if driver.stop_requested():
+            return records, used, False
+        try:
+            out = common.map_points(simulate(len(rounds)), sensor, size, chunk, points=running)
+        except KeyboardInterrupt:
+            return records, used, False
+        new = np.full_like(first, np.nan)
+        new[running] = out["adev"]
+        rounds.append(new)
+        used[running] += per
 
 
 def _key(t: float) -> float:
@@ -196,7 +279,7 @@ def _on_union(values: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def variables(kind: str, st: StabilitySettings) -> dict[str, Var]:
+def variables(kind: str, st: StabilitySettings, early_stopping: bool = False) -> dict[str, Var]:
     k = KINDS[kind]
     pct = f"{100 * st.ci:.3g} %"
     what = f"overlapping Allan deviation of the {k.quantity}"
@@ -209,6 +292,12 @@ def variables(kind: str, st: StabilitySettings) -> dict[str, Var]:
         "edf": Var(("tau_s",), "1", "equivalent degrees of freedom of one realisation (Greenhall)"),
         "sensitivity": Var((), k.sensitivity_units, k.sensitivity_name),
     }
+    if early_stopping:
+        out.update({
+            "realisations_used": Var((), "1", "records drawn at the point (early stopping: run.target_rel_error)"),
+            "adev_rel_error": Var(("tau_s",), "1", "relative standard error of adev (delta method over the "
+                                                   "records' Allan variances)"),
+        })
     if kind == "clock":
         out.update({
             "adev_qpn_1s": Var((), "1", "quantum-projection-noise Allan deviation at 1 s"),
@@ -230,17 +319,32 @@ def run(built):
     kind = type(sensor).kind
     size = built.grid.size
     chunk = max(1, CHUNK_BYTES // (64 * st.samples * st.realisations))
-    out = common.map_points(lambda s: simulate_points(s, common.run_key(built.run), kind, st), sensor, size, chunk)
-    out["adev_realisation"] = out["adev"]
-    out.update(_pool(out, st))
+    root = common.run_key(built.run)
+
+    def simulate(r):
+        return lambda s: simulate_points(s, round_key(root, r), kind, st)
+
+    out = common.map_points(simulate(0), sensor, size, chunk)
     tau = out["tau_s"]
     keep = tau <= (st.tau_max_s * (1 + 1e-12) if st.tau_max_s is not None else np.inf)
+    target = built.run.target_rel_error
+    if target is None:
+        records, used, complete = out["adev"], np.full(size, st.realisations, np.int64), True
+    else:
+        records, used, complete = _rounds(simulate, sensor, size, chunk, out["adev"], keep, target,
+                                          max_records(st), st.realisations)
+        out["adev_rel_error"] = rel_errors(records, used)
+    out["adev_realisation"] = records
+    out.update(_pool(records, used, out["edf"], st.ci))
     taus, cols = _union(tau, keep)
-    arrays = {name: _on_union(out[name], cols, len(taus))
-              for name in ("adev", "adev_lo", "adev_hi", "adev_model", "edf", "adev_realisation")}
+    names = ("adev", "adev_lo", "adev_hi", "adev_model", "edf", "adev_realisation")
+    arrays = {name: _on_union(out[name], cols, len(taus)) for name in names + ("adev_rel_error",) if name in out}
     arrays["sensitivity"] = out["sensitivity"]
+    if target is not None:
+        arrays["realisations_used"] = used
     coords = {"tau_s": ("tau_s", taus, {"units": "s", "long_name": "averaging time"}),
-              "realisation": ("realisation", np.arange(st.realisations), {"units": "1", "long_name": "independent record"})}
+              "realisation": ("realisation", np.arange(records.shape[1]),
+                              {"units": "1", "long_name": "independent record"})}
     if kind == "clock":
         times, tcols = _union(out["time_s"], np.ones(out["time_s"].shape, bool))
         on_t = lambda v: _on_union(v, tcols, len(times))  # noqa: E731
@@ -251,11 +355,13 @@ def run(built):
                        "ranging_error_rms_model": SPEED_OF_LIGHT * on_t(out["time_error_rms_model_s"])})
         coords["time_s"] = ("time_s", times, {"units": "s", "long_name": "time since synchronisation"})
         coords["quantile"] = ("quantile", out["quantile"][0], {"units": "1", "long_name": "quantile level"})
-    ds = assemble(arrays, variables(kind, st), built.grid, coords=coords)
+    ds = assemble(arrays, variables(kind, st, target is not None), built.grid, coords=coords)
     attrs = {"sensor_kind": kind, "samples": st.samples, "realisations": st.realisations, "taus": st.taus,
              "ci": st.ci, "random_numbers": "one key for every sweep point (common random numbers)"}
     if st.tau_max_s is not None:
         attrs["tau_max_s"] = st.tau_max_s
+    if target is not None:
+        attrs.update(target_rel_error=target, max_realisations=max_records(st), complete=int(complete))
     return ds, attrs
 
 
@@ -281,7 +387,17 @@ def summary(ds, rows: int = 16) -> str:
                  + ", ".join(f"{v:.3g}" for v in np.atleast_1d(sens.values).ravel()[:6])
                  + ("" if su == "1" else f" {su}") + (f" (over {', '.join(dims)})" if dims else ""))
     ci = float(ds.attrs.get("ci", 0.683))
-    lines.append(f"Allan deviation pooled over {ds.attrs.get('realisations', '?')} realisations of "
+    if "realisations_used" in ds:
+        used = np.asarray(ds["realisations_used"].values).ravel()
+        worst = ds["adev_rel_error"].max("tau_s").values.ravel()
+        span = f"{used.min()}" if used.min() == used.max() else f"{used.min()}-{used.max()}"
+        lines.append(f"early stopping at a relative error of {ds.attrs.get('target_rel_error')} (at most "
+                     f"{ds.attrs.get('max_realisations')} records): {span} realisations per point, worst relative "
+                     f"error {np.nanmin(worst):.3g}" + ("" if len(worst) == 1 else f"-{np.nanmax(worst):.3g}"))
+        pooled = span
+    else:
+        pooled = ds.attrs.get("realisations", "?")
+    lines.append(f"Allan deviation pooled over {pooled} realisations of "
                  f"{ds.attrs.get('samples', '?')} samples, {100 * ci:.3g} % bounds:")
     frame = ds[["adev", "adev_lo", "adev_hi", "adev_model"]].to_dataframe().reset_index().dropna()
     per_point = 8 if not dims else 4
@@ -325,8 +441,11 @@ def plots(ds, directory) -> list:
 
     kind = ds.attrs.get("sensor_kind", "sensor")
     units = ds["adev"].attrs.get("units", "1")
-    title = (f"{kind}: {ds.attrs.get('realisations', '?')} x {ds.attrs.get('samples', '?')} samples, "
-             f"seed {ds.attrs.get('seed', '?')}")
+    records = ds.attrs.get("realisations", "?")
+    if "realisations_used" in ds:
+        used = np.asarray(ds["realisations_used"].values)
+        records = f"{used.min()}" if used.min() == used.max() else f"{used.min()}-{used.max()}"
+    title = f"{kind}: {records} x {ds.attrs.get('samples', '?')} samples, seed {ds.attrs.get('seed', '?')}"
     fig = curves(ds, [("adev", {"marker": "o", "ms": 3, "ls": "none", "label": "simulated"}),
                       ("adev_model", {"lw": 1.2, "label": "model"})],
                  x="tau_s", logx=True, skip_missing=True, title=title,

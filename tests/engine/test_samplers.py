@@ -165,6 +165,39 @@ def test_philox_known_answers():
     for (c0, c1), k, want in vectors:
         got = samplers.philox2x32(np.uint32(c0), np.uint32(c1), np.uint32(k))
         assert tuple(int(g) for g in got) == want
+        word = int(samplers._word(np.uint32(c0), np.uint32(c1), np.uint32(k)))  # the packed block
+        assert (word >> 32, word & 0xFFFFFFFF) == want
+
+
+def test_inversion_search_stops_early_with_the_full_search_counts():
+    """The tile's inversion search stops once no draw is still searching; its counts are those of
+    all INVERSION_MAX_X + 1 steps of the survival-function recurrence (written out here, with
+    the same float64 operations), with -1 beyond INVERSION_MAX_X, and a lane with w = 2 (not an
+    inversion draw) gives 0."""
+    rng = np.random.default_rng(3)
+    size = 4096
+    n = rng.integers(1, 70_000, size).astype(np.float64)
+    ps = rng.uniform(0.0, 10.0, size) / n
+    w = rng.uniform(0.0, 1.0, size)
+    w[:8] = 1e-40  # the deep tail of means near 10: the whole search, and -1 where the survival
+    ps[:8] = 9.9 / n[:8]  # function at INVERSION_MAX_X is still above w (its rounding is ~1e-16)
+    w[8:16] = 2.0
+
+    @jax.jit
+    def full(w, n, ps):
+        lq = jnp.log1p(-ps)
+        pmf, sf, r = jnp.exp(n * lq), -jnp.expm1(n * lq), ps / (1.0 - ps)
+        cnt = (w < sf).astype(jnp.float64)
+        for k in range(1, samplers.INVERSION_MAX_X + 1):
+            pmf = pmf * ((n - (k - 1)) * r) * (1.0 / k)
+            sf = sf - pmf
+            cnt = cnt + (w < sf)
+        return jnp.where(w < sf, -1.0, cnt)
+
+    want = np.asarray(full(w, n, ps))
+    got = np.asarray(jax.jit(samplers._inversion)(jnp.asarray(w), jnp.asarray(n), jnp.asarray(ps)))
+    assert (want[:8] == -1).any() and want[:8].max() >= 40 and (want[8:16] == 0).all()
+    np.testing.assert_array_equal(got, want)
 
 
 # --------------------------------------------------------------------------------- multinomial

@@ -46,9 +46,43 @@ def test_phase_data(freq_data):
     # accumulates linearly along the record (a phase ramp, which the deviations cancel exactly)
     ramp = 10 * np.finfo(float).eps * np.abs(freq_data).max() * freq_data.shape[-1] / RATE
     np.testing.assert_allclose(phase[0], ref_phase, rtol=1e-12, atol=ramp)
-    ours = allan.oadev(phase, rate=RATE, data_type="phase", taus="octave")
-    ref = allantools.oadev(phase[1], rate=RATE, data_type="phase", taus="octave")
-    np.testing.assert_allclose(np.asarray(ours[1][1]), ref[1], rtol=1e-9)
+    for name in ("oadev", "mdev", "tdev"):  # mdev, tdev from the phase increments
+        ours = getattr(allan, name)(phase, rate=RATE, data_type="phase", taus="octave")
+        ref = getattr(allantools, name)(phase[1], rate=RATE, data_type="phase", taus="octave")
+        np.testing.assert_allclose(np.asarray(ours[1][1]), ref[1], rtol=1e-9)
+
+
+def test_million_sample_random_walk_exact():
+    """10^6 samples of random-walk FM with integer values: the phase x and its running sum are integers
+    below 2^53, so every difference of NIST SP 1065 eqs. (7, 11, 14, 15, 18) is exact in int64 and gives
+    the deviations to rounding of the final sum. mdev and tdev, formed from the phase increments, agree
+    to 1e-11: each triangle-smoothed sum W_m carries at most 2 log2(m) + 2 roundings of eps |W_m|, and
+    W_m (about m^2 |y|, |y| < 10^3 after the mean) exceeds the inner sums (about m^2.5) by at most
+    sqrt(N) = 10^3, so 40 eps 10^3 < 1e-11. adev, oadev, hdev (phase from a running sum of the record)
+    to the 1e-9 of the allantools cross-check."""
+    n = 10**6
+    y = np.cumsum(np.random.default_rng(5).integers(-1, 2, n))
+    x = np.concatenate([[0], np.cumsum(y)])
+    p = np.concatenate([[0], np.cumsum(x)])
+    assert np.abs(p).max() < 2**53
+
+    def exact(name, m):
+        if name in ("adev", "hdev"):
+            xs = x[::m]
+            d = xs[2:] - 2 * xs[1:-1] + xs[:-2] if name == "adev" else xs[3:] - 3 * xs[2:-1] + 3 * xs[1:-2] - xs[:-3]
+        elif name == "oadev":
+            d = x[2 * m:] - 2 * x[m:-m] + x[:-2 * m]
+        else:  # sum of m second differences = third difference of the running sum p, lag m
+            k = len(x) - 3 * m + 1
+            d = (p[3 * m:3 * m + k] - 3 * p[2 * m:2 * m + k] + 3 * p[m:m + k] - p[:k]) / m
+        var = np.sum(d.astype(float) ** 2) / ((6 if name == "hdev" else 2) * len(d) * m * m)
+        return math.sqrt(var) * (m / math.sqrt(3) if name == "tdev" else 1.0)
+
+    for name, rtol in (("mdev", 1e-11), ("tdev", 1e-11), ("adev", 1e-9), ("oadev", 1e-9), ("hdev", 1e-9)):
+        taus, dev, _, _ = getattr(allan, name)(y.astype(float), rate=1.0, data_type="freq", taus="octave")
+        ref = [exact(name, int(m)) for m in np.asarray(taus)]
+        assert len(ref) >= 17
+        np.testing.assert_allclose(np.asarray(dev), ref, rtol=rtol, atol=0, err_msg=name)
 
 
 def test_tau_beyond_record_raises(freq_data):

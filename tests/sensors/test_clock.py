@@ -91,7 +91,7 @@ def test_simulated_adev_and_time_error_match_qpn():
 
 def test_bad_input_raises():
     """Negative atom number, a cycle shorter than the interrogation and unknown presets are refused."""
-    with pytest.raises(ValueError, match=r"AtomicClock.atom_number = -5.0 is not allowed: must be a number > 0"):
+    with pytest.raises(ValueError, match=r"AtomicClock.atom_number = -5.0 is not allowed: must be a number >= 1"):
         clk.simulate(AtomicClock(atom_number=-5.0), jax.random.key(0))
     with pytest.raises(ValueError, match="contrast"):
         AtomicClock(contrast=1.5).validate()

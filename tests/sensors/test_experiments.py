@@ -231,7 +231,7 @@ def test_preset_errors_name_the_choices(tmp_path, monkeypatch):
 
 
 BAD = {
-    "negative_atom_number": (["experiment=gravimeter", "sensor.atom_number=-5"], "sensor.atom_number=-5", "> 0"),
+    "negative_atom_number": (["experiment=gravimeter", "sensor.atom_number=-5"], "sensor.atom_number=-5", ">= 1"),
     "tau_beyond_record": (["experiment=clock_kps", "stability.tau_max_s=1e9"], "stability.tau_max_s", "beyond"),
     "unknown_preset": (["experiment=magnetometer_nv", "sensor=nv_big"], "sensor=nv_big", "nv_ensemble"),
     "interrogation_longer_than_cycle": (["experiment=clock_kps", "sensor.ramsey_time_s=[0.04,0.5]"],

@@ -178,7 +178,8 @@ def log_irradiance_variances(rytov, wave="plane", d2=None, theta=1.0):
     d2 = jnp.zeros(()) if d2 is None else _f(d2)
     cx, kx = (0.65, 1.11) if wave == "plane" else (0.18, 0.56)
     x = 0.49 * s / (1.0 + cx * d2 + kx * s125) ** (7.0 / 6.0)
-    y = 0.51 * s * (1.0 + 0.69 * s125) ** (-5.0 / 6.0) / (1.0 + 0.90 * d2 + 0.62 * d2 * s125)
+    d2_s125 = jnp.where(s125 > 0, d2, 0.0) * s125  # ~ L^(6/5) -> 0 as L -> 0 (not inf * 0)
+    y = 0.51 * s * (1.0 + 0.69 * s125) ** (-5.0 / 6.0) / (1.0 + 0.90 * d2 + 0.62 * d2_s125)
     return x, y
 
 

@@ -17,6 +17,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
+from kqjax.engine import random_words
 from kqjax.engine.params import component, param
 
 
@@ -78,12 +79,16 @@ class ThresholdDetectors:
         right, wrong = self.split(photons)
         return pair_outcomes(self.click(right, dark, avail), self.click(wrong, dark, avail))
 
-    def sample_clicks(self, u_photon, u_avail, u_dark, photons, dark, avail):
-        """Clicks of one detector, pulse by pulse, from three uniforms per pulse: a click needs
-        the detector to be available (``u_avail < a``) and a photon detected
-        (``u_photon < 1 - exp(-eta_D m)``) or a dark count (``u_dark < p_d'``)."""
-        detected = u_photon < -jnp.expm1(-self.efficiency * photons)
-        return (u_avail < avail) & (detected | (u_dark < dark))
+    def click_threshold(self, photons, dark, avail, width: int = 64):
+        """Integer threshold floor(P 2^width) of the click probability P = :meth:`click`: a click
+        needs the detector available and a photon detected or a dark count, and only the click
+        matters, so one Bernoulli of P replaces the three draws (:mod:`kqjax.engine.random_words`)."""
+        return random_words.threshold(self.click(photons, dark, avail), width)
+
+    def sample_clicks(self, x, photons, dark, avail, width: int = 64):
+        """Clicks of one detector, pulse by pulse, from a field ``x`` of ``width`` random bits per
+        pulse: x < floor(P 2^width), P = :meth:`click`, probability within 2^-width below P."""
+        return random_words.bernoulli(x, self.click_threshold(photons, dark, avail, width))
 
     def single_photon(self, eta, dark, avail):
         """(Y1, e1 Y1): yield and error of a one-photon pulse over transmittance ``eta``."""

@@ -63,10 +63,10 @@ Without ``finite_key`` the three bounds are reported too, without finite-size te
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtri
 
+from kqjax.engine import random_words
 from kqjax.engine.params import component, param
 from kqjax.links.base import Protocol
 
@@ -77,6 +77,16 @@ def h2(x):
     safe = jnp.clip(x, 1e-300, 1.0 - 1e-16)
     val = -safe * jnp.log2(safe) - (1.0 - safe) * jnp.log2(1.0 - safe)
     return jnp.where((x <= 0.0) | (x >= 1.0), 0.0, val)
+
+
+_NO_COUNTS = 1e-150  # expected counts below this are none: 1 / den^2 of the gradient stays finite
+
+
+def fraction(num, den):
+    """num / den where den > 1e-150, else 0 (a ratio of counts, e.g. a QBER); finite gradients
+    either way (no 0 / 0 in the branch not taken, no overflow of num / den^2)."""
+    positive = den > _NO_COUNTS
+    return jnp.where(positive, num / jnp.where(positive, den, 1.0), 0.0)
 
 
 _TINY = 1e-300
@@ -198,22 +208,28 @@ class DecoyBB84(Protocol):
         return jnp.repeat(p, len(_BASES[self.finite_key]), axis=0)
 
     def sample_events(self, key, n, parts, eta):
-        """Setting and outcome of each of ``n`` pulses, drawn pulse by pulse (ten uniforms each:
-        the class, Alice's and Bob's bases, then the detectors)."""
+        """Setting and outcome of each of ``n`` pulses, drawn pulse by pulse from five 32-bit random
+        words each (:mod:`kqjax.engine.random_words`): one for the intensity class and Alice's and
+        Bob's bases (independent choices, one inversion over the 12 joint cells, each within 2^-32
+        of p_k P(basis_A) P(basis_B)); a 64-bit word per detector, whose click is one Bernoulli of
+        the detector's click probability for the photons reaching it (63 bits, within 2^-63;
+        the correct detector's bit 0 is the random bit of a double click; the wrong detector 64
+        bits, within 2^-64)."""
         source, detector = parts["source"], parts["detector"]
         dark, avail = self.detector_state(parts, eta)
-        u = jax.random.uniform(key, (10, n), jnp.float64)
-        cum = jnp.cumsum(source.probabilities())
-        k = (u[0] >= cum[0]).astype(jnp.int32) + (u[0] >= cum[1]).astype(jnp.int32)
-        z_a, z_b = u[1] < self.p_z, u[2] < self.p_z
+        (setting_word,), (word_c, word_w) = random_words.draw(key, n, narrow=1, wide=2)
+        z = jnp.stack(jnp.broadcast_arrays(self.p_z, 1.0 - self.p_z))
+        joint = source.probabilities()[:, None, None] * z[None, :, None] * z[None, None, :]
+        cell = random_words.categorical(setting_word, joint.reshape(-1), 32)
+        k, z_a, z_b = cell // 4, cell % 4 < 2, cell % 2 == 0
         if self.finite_key:
             basis = jnp.where(z_a & z_b, 0, jnp.where(~z_a & ~z_b, 1, 2)).astype(jnp.int32)
         else:
             basis = jnp.where(z_a == z_b, 0, 1).astype(jnp.int32)
-        right, wrong = detector.split(source.intensities()[k] * eta["channel"])
-        click_c = detector.sample_clicks(u[3], u[5], u[6], right, dark, avail)
-        click_w = detector.sample_clicks(u[4], u[7], u[8], wrong, dark, avail)
-        coin = u[9] < 0.5
+        right, wrong = detector.split(source.intensities() * eta["channel"])
+        click_c = random_words.field(word_c, 1, 63) < detector.click_threshold(right, dark, avail, 63)[k]
+        click_w = random_words.field(word_w, 0, 64) < detector.click_threshold(wrong, dark, avail, 64)[k]
+        coin = random_words.field(word_c, 0, 1) == 1
         outcome = jnp.where(click_c & click_w, jnp.where(coin, 1, 0),
                             jnp.where(click_c, 0, jnp.where(click_w, 1, 2)))
         return len(_BASES[self.finite_key]) * k + basis, outcome.astype(jnp.int32)
@@ -263,8 +279,8 @@ class DecoyBB84(Protocol):
         source = parts["source"]
         sifted = c.sum(-1)
         det = c[..., 0] + c[..., 1]
-        gain = det / jnp.maximum(sifted, 1e-300)
-        qber = jnp.where(det > 0, c[..., 1] / jnp.maximum(det, 1e-300), 0.0)
+        gain = fraction(det, sifted)
+        qber = fraction(c[..., 1], det)
         inten = source.intensities()
         mu, nu, w = inten[..., 0], inten[..., 1], inten[..., 2]
         q_mu, q_nu, q_w = gain[..., 0], gain[..., 1], gain[..., 2]

@@ -51,9 +51,10 @@ import math
 import jax
 import jax.numpy as jnp
 
+from kqjax.engine import random_words
 from kqjax.engine.params import component, param
 from kqjax.links.base import Protocol
-from kqjax.links.protocols.bb84_decoy import h2
+from kqjax.links.protocols.bb84_decoy import fraction, h2
 
 _SUBSETS = ((0,), (1,), (0, 1))
 _SIDES = (("channel_a", "detector_a"), ("channel_b", "detector_b"))
@@ -177,39 +178,62 @@ class BBM92(Protocol):
         return jnp.stack([agree, differ])
 
     def sample_events(self, key, n, parts, eta):
-        """Setting and outcome of each of ``n`` pulses, drawn pulse by pulse: the parties' bases,
-        the pairs of each pair mode (source), which of a side's detectors the photons of each mode
-        reach (each photon at its own detector, the other one or lost, independently: the
-        pattern is drawn from its distribution given the number of photons), availability and
-        dark counts of every detector, random bits of double clicks. With bases that differ
-        Bob's bit is independent of Alice's."""
-        k_src, k_u = jax.random.split(key)
+        """Setting and outcome of each of ``n`` pulses, drawn pulse by pulse from 17 32-bit random
+        words each (:mod:`kqjax.engine.random_words`): the parties' independent bases (one word,
+        an inversion over the four joint cells, each within 2^-32 of P_A P_B); the pairs K_1, K_2
+        of each pair mode (the source's ``sample_pairs``, a 64-bit word each); at each side, which
+        of its detectors the photons reach (a 64-bit word); one 64-bit word per detector for its
+        click; random bits of double clicks, and Bob's bit when the bases differ, are bit 0 of
+        detector words. Each photon of mode j lands at detector d of side X with probability
+        w_jd (:meth:`photon_weights`), independently, so that given K_1, K_2
+          P(no photon at d) = n_d = prod_j (1 - w_jd)^K_j,   h_d = 1 - n_d,
+          P(photons at both) = h_0 h_1 - n_0 n_1 [1 - exp(-sum_j K_j g_j)],
+          g_j = ln(1 + w_j0 w_j1 / (1 - w_j0 - w_j1))
+        (n_0 n_1 - P(none at all), free of cancellation; 0 with fewer than two photons), drawn by
+        inversion with 64-bit thresholds summed as integers (each cell within 2^-64 of its float64
+        value). A
+        detector clicks with probability a (dead-time availability) when a photon reaches it and
+        a p' (dark counts and afterpulses) otherwise: 63 bits, within 2^-63. With bases that
+        differ Bob's bit is independent of Alice's."""
+        k_src, k_words = jax.random.split(key)
         pairs = parts["source"].sample_pairs(k_src, (n,))
         weights = self.photon_weights(parts, eta)
         states = self.detector_states(parts, eta)
-        u = jax.random.uniform(k_u, (17, n), jnp.float64)
-        agree = (u[0] < self.p_z) == (u[1] < self.p_z)
+        (bases_word,), wide = random_words.draw(k_words, n, narrow=1, wide=6)
+        z = jnp.stack(jnp.broadcast_arrays(self.p_z, 1.0 - self.p_z))
+        cell = random_words.categorical(bases_word, (z[:, None] * z[None, :]).reshape(-1), 32)
+        agree = (cell == 0) | (cell == 3)
+
+        def power_log(k, x):  # ln (1 - x)^k, 0 when k = 0 (also at x = 1)
+            return jnp.where(k > 0, k * jnp.log1p(-x), 0.0)
+
         bits, clicked = [], []
         for side in range(2):
-            w = weights[side]
-            hit = [jnp.zeros(n, bool), jnp.zeros(n, bool)]
+            w = weights[side]  # [mode j, detector d]
+            log_no = [power_log(pairs[0], w[0, d]) + power_log(pairs[1], w[1, d]) for d in range(2)]
+            g_sum = 0.0
             for j in range(2):
-                right, wrong = w[j, j], w[j, 1 - j]
-                k = pairs[j]
-                none = jnp.power(1.0 - right - wrong, k)
-                no_right = jnp.power(1.0 - right, k)
-                no_wrong = jnp.power(1.0 - wrong, k)
-                v = u[2 + 2 * side + j]
-                got_wrong = (v >= none) & (v < no_right) | (v >= no_right + no_wrong - none)
-                got_right = v >= no_right
-                hit[j] = hit[j] | got_right
-                hit[1 - j] = hit[1 - j] | got_wrong
+                den, prod = 1.0 - w[j, 0] - w[j, 1], w[j, 0] * w[j, 1]
+                g = jnp.where(den > 0, jnp.log1p(prod / jnp.where(den > 0, den, 1.0)),
+                              jnp.where(prod > 0, jnp.inf, 0.0))
+                g_sum = g_sum + jnp.where(pairs[j] > 0, pairs[j] * g, 0.0)
+            h0, h1 = -jnp.expm1(log_no[0]), -jnp.expm1(log_no[1])
+            both = h0 * h1 + jnp.exp(log_no[0] + log_no[1]) * jnp.expm1(-g_sum)
+            both = jnp.where(pairs[0] + pairs[1] >= 2, jnp.clip(both, 0.0, jnp.minimum(h0, h1)), 0.0)
+            t_both = random_words.threshold(both)
+            t_0 = random_words.threshold(h0)
+            t_1 = random_words.threshold(h1 - both)
+            t_any = t_0 + jnp.minimum(t_1, jnp.uint64(2**64 - 1) - t_0)
+            u = wide[side]
+            hit = [u < t_0, (u < t_both) | ((u >= t_0) & (u < t_any))]
             dark, avail = states[side]
-            c = [(u[6 + 4 * side + 2 * d] < avail) & (hit[d] | (u[7 + 4 * side + 2 * d] < dark)) for d in range(2)]
-            coin = u[14 + side] < 0.5
+            t_photon, t_dark = random_words.threshold(avail, 63), random_words.threshold(avail * dark, 63)
+            det = wide[2 + 2 * side: 4 + 2 * side]
+            c = [random_words.field(det[d], 1, 63) < jnp.where(hit[d], t_photon, t_dark) for d in range(2)]
+            coin = random_words.field(det[0], 0, 1) == 1
             bits.append(jnp.where(c[0] & c[1], coin, c[1]))
             clicked.append(c[0] | c[1])
-        bob = jnp.where(agree, bits[1], u[16] < 0.5)
+        bob = jnp.where(agree, bits[1], random_words.field(wide[5], 0, 1) == 1)
         outcome = jnp.where(clicked[0] & clicked[1], jnp.where(bits[0] == bob, 0, 1), 2)
         return jnp.where(agree, 0, 1).astype(jnp.int32), outcome.astype(jnp.int32)
 
@@ -223,8 +247,8 @@ class BBM92(Protocol):
         c = jnp.asarray(counts, jnp.float64)[0]
         total = jnp.maximum(jnp.sum(s), 1e-300)
         coinc = c[0] + c[1]
-        gain = coinc / jnp.maximum(s[0], 1e-300)
-        qber = jnp.where(coinc > 0, c[1] / jnp.maximum(coinc, 1e-300), 0.0)
+        gain = fraction(coinc, s[0])
+        qber = fraction(c[1], coinc)
         rate = coinc / total * (1.0 - self.f_ec * h2(qber) - h2(qber))
         visibility = 1.0 - 2.0 * qber
         return {

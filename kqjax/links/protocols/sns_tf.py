@@ -36,14 +36,14 @@ Z windows and E_z their bit-flip error rate (both or neither sent).
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import i0e
 
+from kqjax.engine import random_words
 from kqjax.engine.params import component, param
 from kqjax.links.base import Protocol
-from kqjax.links.protocols.bb84_decoy import h2
+from kqjax.links.protocols.bb84_decoy import fraction, h2
 from kqjax.links.sources.twin_field import CHOICES
 
 _C = len(CHOICES)
@@ -198,16 +198,20 @@ class SendingOrNotSending(Protocol):
         return jnp.stack([left, right, 1.0 - left - right], -1)
 
     def sample_events(self, key, n, parts, eta):
-        """(setting [n], outcome [n]) int32, pulse by pulse: each sender's choice, the relative phase
-        delta ~ U(0, 2 pi) (which also sorts (mu_1, mu_1) windows into slices), and each detector's
-        click at the port means of that delta (:meth:`ThresholdDetectors.sample_clicks`)."""
+        """(setting [n], outcome [n]) int32, pulse by pulse from six 32-bit random words each
+        (:mod:`kqjax.engine.random_words`): the senders' independent choices (one inversion over
+        the 25 joint cells, each within 2^-32 of P_A(i) P_B(j)), the relative phase
+        delta = 2 pi (x + 1/2) / 2^32 of a 32-bit word x (which also sorts (mu_1, mu_1) windows
+        into slices, each within 2^-32 of Delta / (2 pi)), and each detector's click at the port
+        means of that delta, one 64-bit word each (:meth:`ThresholdDetectors.sample_clicks`,
+        within 2^-64)."""
         src, det = parts["source"], parts["detector"]
         dark, avail = self.detector_state(parts, eta)
-        u = jax.random.uniform(key, (9, n), jnp.float64)
-        cum = jnp.cumsum(src.probabilities(self.p_z))[:-1]
-        a = jnp.sum(u[0][:, None] >= cum, -1)
-        b = jnp.sum(u[1][:, None] >= cum, -1)
-        delta = 2.0 * jnp.pi * u[2]
+        (choice_word, phase_word), (left_word, right_word) = random_words.draw(key, n, narrow=2, wide=2)
+        pa = src.probabilities(self.p_z)
+        pair = random_words.categorical(choice_word, (pa[:, None] * pa[None, :]).reshape(-1), 32)
+        a, b = pair // _C, pair % _C
+        delta = 2.0 * jnp.pi * ((phase_word.astype(jnp.float64) + 0.5) * 2.0**-32)
         half = 0.5 * jnp.deg2rad(self.phase_slice_deg)
         in0 = jnp.abs(jnp.where(delta > jnp.pi, delta - 2.0 * jnp.pi, delta)) <= half
         inpi = jnp.abs(delta - jnp.pi) <= half
@@ -217,8 +221,8 @@ class SendingOrNotSending(Protocol):
         m_a, m_b = eta["channel_a"] * k[a], eta["channel_b"] * k[b]
         c = 0.5 * (m_a + m_b)
         v = self.visibility(det) * _safe_sqrt(m_a * m_b) * jnp.cos(delta + jnp.deg2rad(self.phase_drift_deg))
-        left = det.sample_clicks(u[3], u[4], u[5], c + v, dark, avail)
-        right = det.sample_clicks(u[6], u[7], u[8], c - v, dark, avail)
+        left = det.sample_clicks(left_word, c + v, dark, avail)
+        right = det.sample_clicks(right_word, c - v, dark, avail)
         outcome = jnp.where(left & ~right, 0, jnp.where(right & ~left, 1, 2))
         return setting.astype(jnp.int32), outcome.astype(jnp.int32)
 
@@ -230,15 +234,15 @@ class SendingOrNotSending(Protocol):
         sent = jnp.asarray(sent, jnp.float64)
         c = jnp.asarray(counts, jnp.float64)
         eff = c[..., 0] + c[..., 1]
-        yld = eff / jnp.maximum(sent, 1e-300)
+        yld = fraction(eff, sent)
         total = jnp.sum(sent, -1)
         mu_z = src.signal_intensity()
         mu_1, mu_2 = src.decoy_intensities()
 
         n_t = sum(eff[..., s] for s in Z_PAIRS)
         z_sent = sum(sent[..., s] for s in Z_PAIRS)
-        qber = jnp.where(n_t > 0, sum(eff[..., s] for s in Z_ERRORS) / jnp.maximum(n_t, 1e-300), 0.0)
-        gain_z = n_t / jnp.maximum(z_sent, 1e-300)
+        qber = fraction(sum(eff[..., s] for s in Z_ERRORS), n_t)
+        gain_z = fraction(n_t, z_sent)
 
         s00 = yld[..., VACUUM]
         s_k = [0.5 * (yld[..., i] + yld[..., j]) for i, j in ONE_SIDED]
@@ -249,8 +253,8 @@ class SendingOrNotSending(Protocol):
         x_sent = sent[..., SLICE0] + sent[..., SLICEPI]
         x_err = c[..., SLICE0, 1] + c[..., SLICEPI, 0]
         x_eff = eff[..., SLICE0] + eff[..., SLICEPI]
-        t_x = x_err / jnp.maximum(x_sent, 1e-300)
-        qber_x = jnp.where(x_eff > 0, x_err / jnp.maximum(x_eff, 1e-300), 0.0)
+        t_x = fraction(x_err, x_sent)
+        qber_x = fraction(x_err, x_eff)
         single = 2.0 * mu_1 * jnp.exp(-2.0 * mu_1)
         s1_safe = jnp.where(s1 > 0, s1, 1.0)
         e_ph = (t_x - 0.5 * jnp.exp(-2.0 * mu_1) * s00) / (single * s1_safe)

@@ -22,9 +22,12 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
+from kqjax.engine import random_words
 from kqjax.engine.params import component, param
 
 STATISTICS = ("thermal", "poisson")
+_POISSON_MAX, _POISSON_TERMS = 48, 80
+"""Largest Poisson pair number drawn per mode, and the terms summed for its survival function."""
 
 
 @component("source", "spdc")
@@ -73,12 +76,25 @@ class SPDCSource:
         return -jnp.exp(-lam * both) * jnp.expm1(-lam * wa * wb)
 
     def sample_pairs(self, key, shape=()):
-        """(K_1, K_2): the numbers of pairs in the two pair modes of each pulse (float64 counts).
-        thermal: K = floor(ln(1 - u) / ln(lambda / (1 + lambda))), u ~ U[0, 1); poisson: Poisson(lambda)."""
+        """(K_1, K_2): the numbers of pairs in the two pair modes of each pulse (float64 counts),
+        each from one 64-bit random word (two 32-bit words per mode) by :meth:`pair_numbers`."""
+        k = self.pair_numbers(jax.random.bits(key, (2, *shape), jnp.uint64))
+        return k[0], k[1]
+
+    def pair_numbers(self, word):
+        """Pairs K of one pair mode from a 64-bit random word w (uint64 [...]) by inversion:
+          thermal: K = floor(ln U / ln r), U = (w + 1/2) / 2^64, r = lambda / (1 + lambda), so that
+                   P(K >= k) = P(U <= r^k) = r^k up to the rounding of U and of the logarithms
+                   (relative error of order 2^-52 (1 + k |ln r|), plus 2^-64);
+          poisson: K = #{k <= 48: w < floor(S_k 2^64)}, S_k = P(K >= k) summed from the top
+                   (:func:`kqjax.engine.random_words.inverse_survival`): P(K >= k) within 2^-64,
+                   P(K > 48) < 1e-30 for lambda <= 5 (mean_pairs <= 10).
+        K does not increase with w; float64 [...]."""
         lam = self.mode_mean()
         if self.statistics == "thermal":
-            u = jax.random.uniform(key, (2, *shape), jnp.float64)
-            k = jnp.floor(jnp.log1p(-u) / (jnp.log(lam) - jnp.log1p(lam)))
-        else:
-            k = jax.random.poisson(key, lam, (2, *shape)).astype(jnp.float64)
-        return k[0], k[1]
+            u = random_words.unit_open(word)
+            return jnp.floor(jnp.log(u) / (jnp.log(lam) - jnp.log1p(lam)))
+        j = jnp.arange(_POISSON_TERMS, dtype=jnp.float64)
+        p = jnp.exp(-lam + j * jnp.log(lam) - gammaln(j + 1.0))
+        tail = jnp.cumsum(p[::-1])[::-1]  # S_j = P(K >= j), summed from the smallest terms
+        return random_words.inverse_survival(word, tail[1:_POISSON_MAX + 1]).astype(jnp.float64)

@@ -92,7 +92,7 @@ def _count(x, test, k: int):
     return total
 
 
-def unit_open(word):
-    """U = (word + 1/2) / 2^64 in (0, 1) as float64 (rounded to 53 bits: relative error 2^-53):
-    a 64-bit word as a uniform for an inversion by a closed form (e.g. a logarithm)."""
-    return (jnp.asarray(word).astype(jnp.float64) + 0.5) * 2.0**-64
+def unit_open(word, width: int = 64):
+    """U = (word + 1/2) / 2^width in (0, 1) as float64 (rounded to 53 bits: relative error 2^-53):
+    a word of ``width`` bits as a uniform for an inversion by a closed form (e.g. a logarithm)."""
+    return (jnp.asarray(word).astype(jnp.float64) + 0.5) * 2.0**-width

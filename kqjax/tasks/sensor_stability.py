@@ -254,6 +254,14 @@ def _rounds(simulate, sensor, size: int, chunk: int, first: np.ndarray, keep: np
         used[running] += per
 
 
+def _records(ds) -> str:
+    """Records pooled per point: ``realisations``, or the range of ``realisations_used``."""
+    if "realisations_used" not in ds:
+        return str(ds.attrs.get("realisations", "?"))
+    used = np.asarray(ds["realisations_used"].values)
+    return f"{used.min()}" if used.min() == used.max() else f"{used.min()}-{used.max()}"
+
+
 def _key(t: float) -> float:
     return float(f"{t:.12g}")
 
@@ -387,16 +395,12 @@ def summary(ds, rows: int = 16) -> str:
                  + ", ".join(f"{v:.3g}" for v in np.atleast_1d(sens.values).ravel()[:6])
                  + ("" if su == "1" else f" {su}") + (f" (over {', '.join(dims)})" if dims else ""))
     ci = float(ds.attrs.get("ci", 0.683))
+    pooled = _records(ds)
     if "realisations_used" in ds:
-        used = np.asarray(ds["realisations_used"].values).ravel()
         worst = ds["adev_rel_error"].max("tau_s").values.ravel()
-        span = f"{used.min()}" if used.min() == used.max() else f"{used.min()}-{used.max()}"
         lines.append(f"early stopping at a relative error of {ds.attrs.get('target_rel_error')} (at most "
-                     f"{ds.attrs.get('max_realisations')} records): {span} realisations per point, worst relative "
+                     f"{ds.attrs.get('max_realisations')} records): {pooled} realisations per point, worst relative "
                      f"error {np.nanmin(worst):.3g}" + ("" if len(worst) == 1 else f"-{np.nanmax(worst):.3g}"))
-        pooled = span
-    else:
-        pooled = ds.attrs.get("realisations", "?")
     lines.append(f"Allan deviation pooled over {pooled} realisations of "
                  f"{ds.attrs.get('samples', '?')} samples, {100 * ci:.3g} % bounds:")
     frame = ds[["adev", "adev_lo", "adev_hi", "adev_model"]].to_dataframe().reset_index().dropna()
@@ -441,11 +445,7 @@ def plots(ds, directory) -> list:
 
     kind = ds.attrs.get("sensor_kind", "sensor")
     units = ds["adev"].attrs.get("units", "1")
-    records = ds.attrs.get("realisations", "?")
-    if "realisations_used" in ds:
-        used = np.asarray(ds["realisations_used"].values)
-        records = f"{used.min()}" if used.min() == used.max() else f"{used.min()}-{used.max()}"
-    title = f"{kind}: {records} x {ds.attrs.get('samples', '?')} samples, seed {ds.attrs.get('seed', '?')}"
+    title = f"{kind}: {_records(ds)} x {ds.attrs.get('samples', '?')} samples, seed {ds.attrs.get('seed', '?')}"
     fig = curves(ds, [("adev", {"marker": "o", "ms": 3, "ls": "none", "label": "simulated"}),
                       ("adev_model", {"lw": 1.2, "label": "model"})],
                  x="tau_s", logx=True, skip_missing=True, title=title,

@@ -191,8 +191,7 @@ class BBM92(Protocol):
           g_j = ln(1 + w_j0 w_j1 / (1 - w_j0 - w_j1))
         (n_0 n_1 - P(none at all), free of cancellation; 0 with fewer than two photons), drawn by
         inversion with 64-bit thresholds summed as integers (each cell within 2^-64 of its float64
-        value). A
-        detector clicks with probability a (dead-time availability) when a photon reaches it and
+        value). A detector clicks with probability a (dead-time availability) when a photon reaches it and
         a p' (dark counts and afterpulses) otherwise: 63 bits, within 2^-63. With bases that
         differ Bob's bit is independent of Alice's."""
         k_src, k_words = jax.random.split(key)

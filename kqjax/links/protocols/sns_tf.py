@@ -211,7 +211,7 @@ class SendingOrNotSending(Protocol):
         pa = src.probabilities(self.p_z)
         pair = random_words.categorical(choice_word, (pa[:, None] * pa[None, :]).reshape(-1), 32)
         a, b = pair // _C, pair % _C
-        delta = 2.0 * jnp.pi * ((phase_word.astype(jnp.float64) + 0.5) * 2.0**-32)
+        delta = 2.0 * jnp.pi * random_words.unit_open(phase_word, 32)
         half = 0.5 * jnp.deg2rad(self.phase_slice_deg)
         in0 = jnp.abs(jnp.where(delta > jnp.pi, delta - 2.0 * jnp.pi, delta)) <= half
         inpi = jnp.abs(delta - jnp.pi) <= half

@@ -234,6 +234,9 @@ def _on_signal(signum, frame) -> None:
     stopping = driver.stop_requested()
     driver.request_stop()
     if not stopping and driver.loops_started() == 0:
+        # the job's directory, while Hydra still has it: a stop before the job function starts
+        # (Hydra writing its configs) ends the job, and Hydra forgets the directory
+        _STATE["run_dir"] = _hydra_run_dir() or _STATE["run_dir"]
         raise KeyboardInterrupt
 
 
@@ -284,23 +287,27 @@ def _trivial(directory: Path) -> bool:
     return True
 
 
+def _hydra_run_dir() -> str | None:
+    """The output directory of the job Hydra is running now, if any (Hydra puts its previous
+    config back when a job ends, also when it is interrupted)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        cfg = HydraConfig.instance().cfg
+        return OmegaConf.select(cfg, "hydra.runtime.output_dir") if cfg is not None else None
+    except OmegaConfBaseException:
+        return None
+
+
 def _remove_run_dir() -> None:
     """Remove the run directory Hydra made for a job stopped before any result, and the parents
     it made, if they hold nothing else; never what existed before (``_STATE['keep']``)."""
     import shutil
 
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    run_dir = _STATE["run_dir"]
-    if run_dir is None:
-        try:
-            from hydra.core.hydra_config import HydraConfig
-
-            cfg = HydraConfig.instance().cfg
-            run_dir = OmegaConf.select(cfg, "hydra.runtime.output_dir") if cfg is not None else None
-        except OmegaConfBaseException:
-            run_dir = None
+    run_dir = _STATE["run_dir"] or _hydra_run_dir()
     keep = _STATE["keep"]
     if run_dir is None or keep is None:
         return

@@ -261,7 +261,9 @@ def test_interrupt_before_the_first_chunk_leaves_nothing(tmp_path, sig, code):
     _, lines = stop(proc, err, sig)
     assert proc.returncode == code, lines
     assert lines == [f"kqjax: {signal.Signals(sig).name}: stopped before any result; nothing written"]
-    assert list(tmp_path.iterdir()) == []
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    logs = {p.name: p.read_text()[-300:] for p in tmp_path.rglob("*.log")}
+    assert left == [], (left, logs)
 
 
 def test_interrupt_right_after_start_leaves_nothing(tmp_path):

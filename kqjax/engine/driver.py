@@ -88,13 +88,13 @@ def _on_sigint(signum, frame) -> None:
     _STOP.set()
 
 
-def _result(fut: Future):
-    """``fut.result()``, looking at the stop flag while it waits (KeyboardInterrupt once set)."""
+def _result(fut: Future, stop: Callable[[], bool]):
+    """``fut.result()``, looking at ``stop()`` while it waits (KeyboardInterrupt once true)."""
     while True:
         try:
-            return fut.result(timeout=0 if _STOP.is_set() else _POLL_S)
+            return fut.result(timeout=0 if stop() else _POLL_S)
         except FutureTimeout:
-            if _STOP.is_set():
+            if stop():
                 raise KeyboardInterrupt from None
 
 
@@ -203,7 +203,7 @@ def slices(active: np.ndarray, per: int) -> list[tuple[np.ndarray, int]]:
 def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
                progress: bool | None = None, desc: str = "pulses", workers: int | None = None,
                points: int | None = None, slice_points: int | None = None,
-               converged: Callable | None = None) -> Accumulated:
+               converged: Callable | None = None, stop: Callable[[], bool] = stop_requested) -> Accumulated:
     """Run ``step(first_block, block_sizes) -> pytree of int counts`` over all blocks.
 
     ``block_sizes`` has a fixed length (blocks per chunk) so the step compiles once; blocks past
@@ -214,6 +214,8 @@ def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
     points ``idx`` [``slice_points``] and returns leaves with that leading axis; the counts come
     back with a leading axis of ``points``. ``converged(counts, pulses) -> bool [points]`` (from
     the counts and pulses per point so far, after each whole chunk) stops the points it marks.
+    ``stop()`` says when to stop and keep what is done (default: :func:`request_stop` was called,
+    e.g. by Ctrl-C); processes running the same steps together pass one that all of them agree on.
     """
     blocks, per_chunk = plan(total, chunk, block)
     workers = default_workers() if workers is None else max(1, int(workers))
@@ -261,14 +263,14 @@ def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
             signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         own = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        if _STOP.is_set():
+        if stop():
             raise KeyboardInterrupt
         item = next(work, None)
         if item is not None:  # the first chunk alone: it compiles the step
             running.append((item, submit(item[0], item[1])))
         while running:
             (_, idx, valid, last), fut = running.popleft()
-            out, n = _result(fut)
+            out, n = _result(fut, stop)
             if idx is None:
                 cur = out
             else:
@@ -291,7 +293,7 @@ def accumulate(step: Callable, total: int, chunk: int, *, block: int = BLOCK,
                 pace.update(done)
                 if bar is not None:
                     bar.update(n)
-            if _STOP.is_set():
+            if stop():
                 raise KeyboardInterrupt
             for item in work:
                 running.append((item, submit(item[0], item[1])))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from functools import partial
 
 import jax
@@ -386,15 +387,16 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
     mesh = driver.mesh(used, per_slice)
     step = make_step(link if mesh is None else jax.tree_util.tree_map(np.asarray, link), root, per_chunk, mode,
                      slots.blocks if slots else 0, slots.count if slots else 0, mesh)
+    stop = driver.stop_requested
     if jax.process_count() > 1:  # every process issues the same steps in the same order, gets all counts
-        step, workers = _gathered(step), 1
+        (step, stop), workers = _gathered(step), 1
     converged = None
     if target_rel_error is not None:
         def converged(acc, _):
             return np.asarray(precision(link, *acc)["key_rate_signed"])[:, 0] <= target_rel_error
     sliced = per_slice < g or converged is not None
     acc = driver.accumulate(step, pulses, per_chunk * keys.BLOCK, progress=progress, workers=workers,
-                            points=g if sliced else None, slice_points=per_slice, converged=converged)
+                            points=g if sliced else None, slice_points=per_slice, converged=converged, stop=stop)
     sent, counts = (np.asarray(x, np.int64) for x in acc.counts)
     if slots is None:
         out = rates(link, sent, counts)
@@ -416,14 +418,24 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
 
 
 def _gathered(step):
-    """``step`` whose counts, split over the devices of several processes, come back whole to
-    every process (``multihost_utils.process_allgather``)."""
+    """``(step, stop)`` for processes that run the same steps together: the step's counts, split
+    over the devices of all processes, come back whole to every process
+    (``multihost_utils.process_allgather``), and with them whether each process was asked to stop
+    (Ctrl-C, SIGTERM); ``stop()`` holds in every process from the same step on once any process
+    was, so that all of them stop after the same chunk and none waits for a step the others left."""
     from jax.experimental import multihost_utils
 
-    def gathered(*args):
-        return multihost_utils.process_allgather(step(*args), tiled=True)
+    agreed = threading.Event()
 
-    return gathered
+    def gathered(*args):
+        out, asked = multihost_utils.process_allgather((step(*args), np.array([driver.stop_requested()])),
+                                                       tiled=True)
+        if asked.any():
+            agreed.set()
+            driver.request_stop()
+        return out
+
+    return gathered, agreed.is_set
 
 
 def prepare(link: Link, root) -> Link:

@@ -4,10 +4,12 @@ every process gets the counts of a one-process run, and only process 0 writes.""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +42,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_split_the_run_and_match_one(tmp_path):
+def _launch(tmp_path, overrides, **streams) -> list[subprocess.Popen]:
+    """Two processes of one job (two CPU devices each), process i writing under ``tmp_path/run{i}``."""
     root = Path(__file__).resolve().parents[2]
     port = _free_port()
     procs = []
     for i in range(2):
         env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONPATH": str(root),
                "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i)}
+        out = {k: v(i) if callable(v) else v for k, v in streams.items()}
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, *OVERRIDES, "run.distributed=true", f"hydra.run.dir={tmp_path / f'run{i}'}"],
-            env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            [sys.executable, "-c", SCRIPT, *overrides, "run.distributed=true", f"hydra.run.dir={tmp_path / f'run{i}'}"],
+            env=env, cwd=root, text=True, **out))
+    return procs
+
+
+def test_two_processes_split_the_run_and_match_one(tmp_path):
+    procs = _launch(tmp_path, OVERRIDES, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     outs = []
     try:
         for p in procs:
@@ -80,3 +89,31 @@ def test_two_processes_split_the_run_and_match_one(tmp_path):
         np.testing.assert_array_equal(ds["sent"].values, one["sent"])
         np.testing.assert_array_equal(ds["counts"].values, one["counts"])
         np.testing.assert_array_equal(ds["key_rate"].values, one["key_rate"])
+
+
+def test_a_stop_reaching_one_process_stops_both_after_the_same_chunk(tmp_path):
+    """SIGINT to process 1 only, once the run is under way: both processes learn it with the counts
+    of the next step, stop after that same chunk, exit 130, and process 0 writes the finished chunks
+    (complete = 0) while process 1 writes nothing; neither waits for a step the other has left."""
+    logs = [tmp_path / f"err{i}.txt" for i in range(2)]
+    procs = _launch(tmp_path, ["run.pulses=1e13", "channel.length_km=[0,50]", "run.progress=true"],
+                    stdout=subprocess.DEVNULL, stderr=lambda i: logs[i].open("w"))
+    try:
+        t0 = time.monotonic()
+        while not all(log.is_file() and "pulses/s" in log.read_text() for log in logs):
+            assert time.monotonic() - t0 < 300 and all(p.poll() is None for p in procs), logs[0].read_text()[-3000:]
+            time.sleep(0.05)
+        procs[1].send_signal(signal.SIGINT)
+        for p in procs:
+            p.wait(timeout=120)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [130, 130], [log.read_text()[-2000:] for log in logs]
+    assert "Traceback" not in logs[0].read_text() + logs[1].read_text()
+    (nc,) = (tmp_path / "run0").glob("*.nc")
+    with xr.open_dataset(nc) as ds:
+        assert ds.attrs["complete"] == 0 and 0 < ds.attrs["pulses_done"] < ds.attrs["pulses"] == 1e13
+        assert (ds["counts"].values >= 0).all() and ds["sent"].values.sum() > 0
+    assert not list((tmp_path / "run1").glob("*.nc"))

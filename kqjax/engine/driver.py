@@ -126,15 +126,17 @@ def default_chunk(mode: str) -> int:
     return DEFAULT_CHUNK[mode] * (ACCELERATOR_CHUNK_SCALE if accelerator() else 1)
 
 
-def memory_budget() -> int:
-    """Bytes the steps in flight may use for their work arrays: 1/8 of the device's memory
-    (``bytes_limit`` of an accelerator), 256 MiB on a CPU."""
+def memory_budget(devices: int = 1) -> int:
+    """Bytes the steps in flight may use for their work arrays, over the ``devices`` a step spans:
+    on accelerators 1/8 of each one's memory (``bytes_limit``) times their number, since each holds
+    its share of a step's work; on a CPU, whose devices share the host's memory, 256 MiB."""
     if accelerator():
         try:
             stats = jax.local_devices()[0].memory_stats() or {}
-            return max(2**28, int(stats.get("bytes_limit", 2**33)) // 8)
+            each = max(2**28, int(stats.get("bytes_limit", 2**33)) // 8)
         except (AttributeError, NotImplementedError, RuntimeError, TypeError, ValueError):  # no statistics
-            return 2**30
+            each = 2**30
+        return each * max(1, int(devices))
     return 2**28
 
 

@@ -360,7 +360,8 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
     ``chunk_size`` pulses a step (default ``driver.default_chunk(mode)``), ``workers`` chunks at a
     time (``driver.accumulate``) on ``devices`` devices (None: all; :func:`kqjax.engine.driver.devices`,
     split as :func:`kqjax.engine.driver.layout`; over several processes one step at a time),
-    the grid in slices whose work arrays fit ``memory`` bytes (default ``driver.memory_budget()``).
+    the grid in slices whose work arrays fit ``memory`` bytes (default: ``driver.memory_budget``
+    of the devices used).
 
     Returns numpy arrays with the grid axis first: ``sent`` [G, S] and ``counts`` [G, S, O]
     (exact int64; with a time axis [G, T, ...] over a changing channel), the estimator's rates from
@@ -381,6 +382,7 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
     if target_rel_error is not None and slots is not None:
         raise ValueError("early stopping needs a channel that does not change in time")
     g = int(np.shape(jax.tree_util.tree_leaves(link)[0])[0])
+    memory = driver.memory_budget(len(used)) if memory is None else memory
     per_slice = slice_points(link, per_chunk, mode, memory, workers, slots.count if slots else 1)
     if len(used) <= per_slice < g:  # slices of a multiple of the devices: their points split over all
         per_slice -= per_slice % len(used)

@@ -30,3 +30,21 @@ def test_slice_size_follows_the_memory_budget():
     assert slice_points(link, 4096, "count", memory=2 * 10 * per_point, workers=2) == 10
     assert slice_points(link, 4096, "count", memory=2 * 10 * per_point - 1, workers=2) == 9
     assert slice_points(link, 4096, "event", memory=1) == 50
+
+
+def test_memory_budget_counts_each_accelerator_and_shares_the_host(monkeypatch):
+    """On accelerators every device a step spans holds its share of the work: the budget is 1/8 of
+    each one's memory times their number; CPU devices share the host's 256 MiB."""
+    import jax
+
+    from kqjax.engine import driver
+
+    assert driver.memory_budget(4) == driver.memory_budget(1) == 2**28  # this CPU
+
+    class Device:
+        def memory_stats(self):
+            return {"bytes_limit": 80 * 2**30}
+
+    monkeypatch.setattr(driver, "accelerator", lambda: True)
+    monkeypatch.setattr(jax, "local_devices", lambda: [Device()])
+    assert driver.memory_budget(1) == 10 * 2**30 and driver.memory_budget(4) == 40 * 2**30

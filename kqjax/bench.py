@@ -14,6 +14,12 @@ same model, all in the same run on the same machine:
   intensity class and bases, a 64-bit word per detector, compared with the same integer
   thresholds; ``Generator.integers`` of ``default_rng``).
 
+The count-level sampler is also timed alone against its peer on the same draws (:func:`bench_sampler`):
+the detection multinomials of one chunk of the count rows (per block and point, the pulses of each
+measured setting split over its outcomes), drawn by ``samplers.multinomial`` and by NumPy's
+conditional binomials, so that the sampler's ratio is seen apart from the rest of the engine (keys,
+physics, the per-block bookkeeping) and of the NumPy peer's own.
+
 The event row is also set against the device's random-bit ceiling, measured in the same run:
 the throughput of ``jax.random.bits`` alone (threefry2x32, uint32 and uint64 words, in blocks of
 2^18 32-bit words, ``workers`` calls in flight, :func:`bits_ceiling`). The
@@ -341,6 +347,58 @@ def bench_numpy(fn, pulses: int, repeat: int):
 # Report
 
 
+def sampler_inputs(ps, po, measured, blocks: int, seed: int, block: int = 2**16):
+    """The count rows' detection draws of one chunk: pulses of each measured setting per block
+    (``blocks`` blocks, one multinomial of the setting probabilities each) and the outcome
+    probabilities per point and setting, ``(n [G, blocks, M], probs [G, 1, M, O])``."""
+    rng = np.random.default_rng(seed)
+    idx = np.flatnonzero(measured)
+    sent = rng.multinomial(block, ps[0] / ps[0].sum(), size=blocks)[:, idx]
+    probs = po[:, idx] / po[:, idx].sum(-1, keepdims=True)
+    return np.broadcast_to(sent, (ps.shape[0], *sent.shape)).astype(np.float64), probs[:, None]
+
+
+def bench_sampler(n, probs, seed: int, repeat: int, workers: int | None = None) -> dict:
+    """The count-level sampler alone against its peer on the same draws: kqjax's
+    ``samplers.multinomial`` as the engine calls it (one multinomial per block and point, a key per
+    block, mapped over blocks and points; ``workers`` calls in flight, as the engine runs its
+    chunks) and NumPy's conditional binomials (``Generator.binomial`` on whole arrays, one core),
+    each summing its counts over the blocks. Rates in binomial draws per second
+    (``n.size x (O - 1)`` per call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jax
+
+    from kqjax.engine import driver, keys, samplers
+
+    workers = workers or driver.default_workers()
+
+    @jax.jit
+    def fn(key, n, probs):  # n [G, B, M], probs [G, 1, M, O]
+        ks = jax.random.split(key, n.shape[1])
+        per_point = jax.vmap(samplers.multinomial, in_axes=(0, 0, None))
+        return jax.vmap(lambda ng, pg: per_point(ks, ng, pg[0]))(n, probs).sum(1)
+
+    args = [(keys.root_key(seed + i), jax.device_put(n), jax.device_put(probs)) for i in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        def once():
+            return [f.result() for f in [pool.submit(lambda a: jax.block_until_ready(fn(*a)), a) for a in args]]
+
+        t0 = time.perf_counter()
+        once()
+        warm = time.perf_counter() - t0
+        best, times, mine = best_of(once, max(repeat, 3))
+    rng = np.random.default_rng(seed)
+    nb, ntimes, peer = best_of(lambda: _multinomial_chain(rng, n.astype(np.int64), probs).sum(1), max(repeat, 3))
+    draws = n.size * (probs.shape[-1] - 1)
+    return {"draws_per_call": int(draws), "workers": workers, "warmup_s": warm,
+            "kqjax_best_s": best, "kqjax_times_s": times, "kqjax_draws_per_s": draws * workers / best,
+            "numpy_best_s": nb, "numpy_times_s": ntimes, "numpy_draws_per_s": draws / nb,
+            "ratio": (draws * workers / best) / (draws / nb),
+            "trials": n.sum(1).tolist(), "probabilities": probs[:, 0].tolist(),
+            "kqjax_counts": np.asarray(mine[0]).tolist(), "numpy_counts": np.asarray(peer).tolist()}
+
+
 def _fmt_s(x):
     return "-" if x is None else f"{x:.3f}"
 
@@ -378,6 +436,11 @@ def table(result: dict) -> str:
                      f"{c['uint64_words_per_s']:.3e} 32-bit words/s; "
                      f"kqjax event {e['words_per_pulse']:g} words/pulse x {rate:.3e} pulses/s = "
                      f"{e['words_per_s']:.3e} words/s = {100 * e['fraction_of_ceiling']:.3g} % of it")
+    if "sampler" in result:
+        m = result["sampler"]
+        lines.append(f"count-level sampler alone (the count rows' detection draws of one chunk, {m['draws_per_call']:.4g} "
+                     f"binomials a call, {m['workers']} in flight): kqjax multinomial {m['kqjax_draws_per_s']:.3e}, "
+                     f"NumPy conditional binomials {m['numpy_draws_per_s']:.3e} draws/s: {m['ratio']:.3g}x")
     if result.get("quick"):
         lines.append("(--quick: sizes for a smoke test; fixed costs dominate, so the ratios say little)")
     return "\n".join(lines)
@@ -437,6 +500,9 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
         **{f"kqjax_count_{k}/numpy_count_{k}": (rate[f"kqjax count {k}"] / rate[f"numpy count {k}"], None)
            for k in PROTOCOLS if f"kqjax count {k}" in rate},
     }
+    say("measuring the count-level sampler alone ...")
+    sampler = bench_sampler(*sampler_inputs(ps, po, measured, max(1, count_chunk // BLOCK), seed), seed, repeat,
+                            workers=workers)
     say("measuring the random-bit ceiling ...")
     ceiling = bits_ceiling(repeat, workers=workers)
     words = words_per_pulse(link)
@@ -453,6 +519,7 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
         "rows": rows,
         "ratios": ratios,
         "random_bit_ceiling": ceiling,
+        "sampler": sampler,
         "event_words": event_words,
         "probabilities": probabilities,
         "counts": {k: v.tolist() for k, v in counts.items()},

@@ -85,6 +85,11 @@ def summary(area: str, result: dict, threads: str = "all") -> list[dict]:
                 peer = name.replace("kqjax", "numpy", 1)
                 rows.append({"row": name, "unit": "pulses/s", "value": value, "peer": peer,
                              "ratio": value / rate[peer] if peer in rate else None})
+        if "sampler" in result:
+            m = result["sampler"]
+            rows.append({"row": "kqjax count-level sampler alone (multinomial)", "unit": "binomial draws/s",
+                         "value": m["kqjax_draws_per_s"], "peer": "numpy conditional binomials",
+                         "ratio": m["ratio"]})
     elif area == "sensors":
         for n, t in result["allan_totals"].items():
             rows.append({"row": f"Allan family (5 statistics), {float(n):.0e} samples", "unit": "s",

@@ -141,3 +141,19 @@ def test_numpy_references_directly():
     e = numpy_event(params, 100_000, seed=2, chunk=30_000)
     assert e.sum() == 100_000 and e[0, 1] == e[0, 2] == 0 and (e[0, 4:] == 0).all()
     assert abs(e[0, 3] - 50_000) <= 5 * np.sqrt(100_000 * 0.25)
+
+
+def test_sampler_row_draws_what_its_peer_draws(quick):
+    """The count-level sampler timed alone: its line is printed, and kqjax's multinomial and the
+    NumPy conditional binomials it is compared with draw the same law (per point and setting, the
+    counts summed over the chunk's blocks against Binomial(pulses, p) of every outcome)."""
+    stdout, result = quick
+    m = result["sampler"]
+    assert m["kqjax_draws_per_s"] > 0 and m["numpy_draws_per_s"] > 0 and m["ratio"] > 0
+    assert any(ln.startswith("count-level sampler alone") and f"{m['ratio']:.3g}x" in ln
+               for ln in stdout.splitlines()), stdout
+    trials, p = np.asarray(m["trials"]), np.asarray(m["probabilities"])
+    for name in ("kqjax_counts", "numpy_counts"):
+        counts = np.asarray(m[name])
+        assert counts.shape == p.shape and (counts.sum(-1) == trials).all()
+        assert_counts_match(counts, trials[..., None], p)

@@ -260,8 +260,11 @@ def _name() -> str:
 
 
 def _exit(code: int) -> None:
-    """Leave now: the chunks still in flight on worker threads are not waited for."""
+    """Leave now: the chunks still in flight on worker threads are not waited for (a multi-host run,
+    one step in flight, first leaves together with its other processes)."""
     import logging
+
+    from kqjax.engine import distributed
 
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -269,6 +272,7 @@ def _exit(code: int) -> None:
         except (OSError, ValueError):  # closed, or a broken pipe
             pass
     logging.shutdown()
+    distributed.shutdown()
     os._exit(code)
 
 

@@ -76,6 +76,18 @@ def initialize(mode="auto", environ=None) -> bool:
     return True
 
 
+def shutdown() -> None:
+    """Leave a multi-host run together with the other processes (``jax.distributed.shutdown``, a
+    barrier of all of them) before this process exits without Python's clean-up, as the command
+    line does when stopped: process 0 holds the coordination service, which must outlive the other
+    processes' connections (a process whose service vanishes aborts). Nothing when not distributed."""
+    import sys
+
+    jax = sys.modules.get("jax")
+    if _done[0] or (jax is not None and jax.distributed.is_initialized()):
+        jax.distributed.shutdown()
+
+
 def process_index() -> int:
     """This process's index among the hosts (0 when not distributed): process 0 writes the files."""
     import jax

@@ -257,7 +257,7 @@ def chunk_counts(link: Link, root, first, sizes, *, blocks: int, mode: str, shar
 def make_step(link: Link, root, blocks: int, mode: str, slot_blocks: int = 0, slots: int = 0, mesh=None):
     """The driver's step ``(first_block, sizes[, idx]) -> (sent, counts)`` for this link (for the
     grid points ``idx`` only, when given)."""
-    p = np.asarray(jax.vmap(lambda lk: lk.protocol.setting_probabilities(lk.parts))(link))
+    p = np.asarray(jax.jit(jax.vmap(lambda lk: lk.protocol.setting_probabilities(lk.parts)))(link))
     shared = bool(mode == "count" and np.all(p == p[:1]))
     run = partial(chunk_counts, root=root, blocks=blocks, mode=mode, shared=shared,
                   slot_blocks=slot_blocks, slots=slots, mesh=mesh)

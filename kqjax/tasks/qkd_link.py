@@ -138,8 +138,14 @@ def describe(link, times) -> dict:
     for arm, ch in link.channels().items():
         if not hasattr(ch, "describe"):
             continue
-        meta = {k: v[1:] for k, v in jax.tree_util.tree_map(lambda x: x[0], ch).describe(0.0).items()}
-        vals = jax.jit(jax.vmap(lambda c: jax.vmap(lambda t: {k: v[0] for k, v in c.describe(t).items()})(times)))(ch)
+        meta = {}
+
+        def values(c, t):  # one compiled program; the units and long names are read while tracing
+            d = c.describe(t)
+            meta.update({k: v[1:] for k, v in d.items()})
+            return {k: v[0] for k, v in d.items()}
+
+        vals = jax.jit(jax.vmap(lambda c: jax.vmap(lambda t: values(c, t))(times)))(ch)
         prefix = "" if len(link.channels()) == 1 else f"{arm}_"
         out.update({prefix + k: (np.asarray(v), *meta[k]) for k, v in vals.items()})
     return out

@@ -117,12 +117,28 @@ class Channel(abc.ABC):
     @property
     def random(self) -> bool:
         """Whether realisations differ from block to block (the channel fades)."""
-        return any(f.random for f in self.factors())
+        return any(random for random, _ in self._kinds())
 
     @property
     def time_varying(self) -> bool:
         """Whether the transmittance depends on the time (a run then keeps counts per slot)."""
-        return any(f.time_varying for f in self.factors())
+        return any(varying for _, varying in self._kinds())
+
+    def _kinds(self) -> list:
+        """``(random, time_varying)`` of every factor. The kinds follow from the channel's structure,
+        not its values: outside a trace the factors of a registered channel (a pytree) are built
+        abstractly (``jax.eval_shape``), so that asking computes nothing."""
+        leaves = jax.tree_util.tree_leaves(self)
+        if any(x is self or isinstance(x, jax.core.Tracer) for x in leaves):
+            return [(f.random, f.time_varying) for f in self.factors()]
+        kinds = []
+
+        def build(channel):
+            kinds.extend((f.random, f.time_varying) for f in channel.factors())
+            return jnp.zeros(())
+
+        jax.eval_shape(build, self)
+        return kinds
 
     def log_transmittance(self, t=0.0):
         """ln of the transmittance without fading at time ``t`` (nepers: no underflow)."""

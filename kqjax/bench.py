@@ -269,15 +269,13 @@ def bits_ceiling(repeat: int, prng: str = "threefry2x32", workers: int | None = 
     generation is timed; ``workers`` calls in flight at once, as the engine runs its chunks
     (threads). Drawn as uint32 words and as uint64 words (threefry2x32 makes 64 bits per hash but
     keeps 32 for a uint32 word); the ceiling is the faster of the two."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import jax
     import jax.numpy as jnp
 
     from kqjax.engine import driver, keys
 
     workers = workers or driver.default_workers()
-    roots = [keys.root_key(i, prng) for i in range(workers)]
+    roots = [(keys.root_key(i, prng),) for i in range(workers)]
     out = {"prng": prng, "words": words // block * block * workers, "block": block, "workers": workers}
     for dtype in (jnp.uint32, jnp.uint64):
         size = block if dtype == jnp.uint32 else block // 2  # uint64: two 32-bit words each
@@ -287,12 +285,7 @@ def bits_ceiling(repeat: int, prng: str = "threefry2x32", workers: int | None = 
             per_block = jax.random.split(key, words // block)
             return jax.lax.map(lambda k: jax.random.bits(k, (size,), dtype).sum(dtype=dtype), per_block).sum()
 
-        with ThreadPoolExecutor(workers) as pool:
-            def once(fn=fn):
-                return [f.result() for f in [pool.submit(lambda r: jax.block_until_ready(fn(r)), r) for r in roots]]
-
-            once()
-            best, times, _ = best_of(once, max(repeat, 3))
+        _, best, times, _ = in_flight(fn, roots, repeat)
         name = jnp.dtype(dtype).name
         out[f"{name}_best_s"], out[f"{name}_times_s"] = best, times
         out[f"{name}_words_per_s"] = out["words"] / best
@@ -343,8 +336,23 @@ def bench_numpy(fn, pulses: int, repeat: int):
         times, best, counts
 
 
-# --------------------------------------------------------------------------------------------
-# Report
+def in_flight(fn, args: list, repeat: int):
+    """``fn(*a)`` for every ``a`` of ``args`` at once on threads, as the engine keeps its chunks in
+    flight: (seconds of a first, warm-up round, best seconds of ``max(repeat, 3)`` rounds, all their
+    seconds, the results of the last round)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jax
+
+    with ThreadPoolExecutor(len(args)) as pool:
+        def once():
+            return [f.result() for f in [pool.submit(lambda a: jax.block_until_ready(fn(*a)), a) for a in args]]
+
+        t0 = time.perf_counter()
+        once()
+        warm = time.perf_counter() - t0
+        best, times, results = best_of(once, max(repeat, 3))
+    return warm, best, times, results
 
 
 def sampler_inputs(ps, po, measured, blocks: int, seed: int, block: int = 2**16):
@@ -365,8 +373,6 @@ def bench_sampler(n, probs, seed: int, repeat: int, workers: int | None = None) 
     chunks) and NumPy's conditional binomials (``Generator.binomial`` on whole arrays, one core),
     each summing its counts over the blocks. Rates in binomial draws per second
     (``n.size x (O - 1)`` per call)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import jax
 
     from kqjax.engine import driver, keys, samplers
@@ -380,14 +386,7 @@ def bench_sampler(n, probs, seed: int, repeat: int, workers: int | None = None) 
         return jax.vmap(lambda ng, pg: per_point(ks, ng, pg[0]))(n, probs).sum(1)
 
     args = [(keys.root_key(seed + i), jax.device_put(n), jax.device_put(probs)) for i in range(workers)]
-    with ThreadPoolExecutor(workers) as pool:
-        def once():
-            return [f.result() for f in [pool.submit(lambda a: jax.block_until_ready(fn(*a)), a) for a in args]]
-
-        t0 = time.perf_counter()
-        once()
-        warm = time.perf_counter() - t0
-        best, times, mine = best_of(once, max(repeat, 3))
+    warm, best, times, mine = in_flight(fn, args, repeat)
     rng = np.random.default_rng(seed)
     nb, ntimes, peer = best_of(lambda: _multinomial_chain(rng, n.astype(np.int64), probs).sum(1), max(repeat, 3))
     draws = n.size * (probs.shape[-1] - 1)
@@ -397,6 +396,10 @@ def bench_sampler(n, probs, seed: int, repeat: int, workers: int | None = None) 
             "ratio": (draws * workers / best) / (draws / nb),
             "trials": n.sum(1).tolist(), "probabilities": probs[:, 0].tolist(),
             "kqjax_counts": np.asarray(mine[0]).tolist(), "numpy_counts": np.asarray(peer).tolist()}
+
+
+# --------------------------------------------------------------------------------------------
+# Report
 
 
 def _fmt_s(x):

@@ -17,8 +17,10 @@ the only error is float64 arithmetic, quantified below), jit/vmap friendly and f
   runs only the work of the regimes it holds (under ``jax.vmap`` a custom batching rule lays
   a batch of many short rows out with the draws of one row position side by side: rows of a
   batch tend to share a regime, so tiles do). First, the cheap attempts: an inversion draw
-  with ``w >= n p`` is 0, since ``P(X > 0) <= n p``; when more than ``1/_DENSE_FRACTION`` of a
-  tile's draws are not decided so, the tile's search runs over all of them, ``_UNROLL`` steps
+  whose ``w`` lies between Bonferroni bounds of the survival function at consecutive values
+  ``k < _BOUNDED`` is ``k`` (``w >= n p`` gives 0, since ``P(X > 0) <= n p``), which decides all
+  but a fraction of order ``mean**3``; when more than ``1/_DENSE_FRACTION`` of a tile's draws
+  are not decided so, the tile's search runs over all of them, ``_UNROLL`` steps
   of the survival function at a time until none of them is still searching (at most
   ``INVERSION_MAX_X + 1`` steps: the largest ``X`` of the tile, not the largest mean, sets the
   cost). BTRS draws get ``_FAST_BTRS`` candidates whose test uses 24 bits of ``v`` where they
@@ -75,6 +77,7 @@ _FC_SMALL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079
              0.00925546218271273, 0.00833056343336287)
 _UNROLL = 4  # inversion steps per loop iteration (divides INVERSION_MAX_X)
 _STEPS = np.array([(k - 1.0, 1.0 / k) for k in range(1, INVERSION_MAX_X + 1)])  # step k: (k - 1, 1 / k)
+_BOUNDED = 3  # inversion values 0, 1, 2 decided from bounds on the survival function
 _FAST_BTRS = 3  # BTRS candidates per draw in the first attempts
 _DENSE_FRACTION = 8  # inversion search over the whole tile when over 1/8 of it needs one
 _SPARSE_FRACTION = 64  # else pending draws are attempted 1/64 of a tile at a time
@@ -262,12 +265,35 @@ def _attempts(s0, s1, e, t, n, ps):
     return jnp.where(inv, x_inv, jnp.where(bt, x_bt, 0.0))
 
 
+def _bounded(w, n, ps):
+    """Inversion draws that Bonferroni bounds decide: ``X = k`` (``k < _BOUNDED``) where
+    ``U_{k+1} <= w < L_k``, else -1.
+
+    With ``S_j = C(n, j) p^j`` (``E C(X, j)``), the truncations of
+    ``P(X >= m) = sum_{j >= m} (-1)^(j - m) C(j - 1, m - 1) S_j`` bound it (Bonferroni):
+    ``L_m = S_m - m S_(m+1) <= P(X >= m) <= L_m + C(m + 1, 2) S_(m+2) = U_m`` (``L_0 = 1``);
+    inversion gives ``X = k`` exactly where ``P(X >= k + 1) <= w < P(X >= k)`` (W. Feller, *An
+    Introduction to Probability Theory and Its Applications* I, 3rd ed., IV.5). Polynomial work
+    that leaves open a fraction of order ``mean**_BOUNDED`` of the draws."""
+    s = [jnp.ones_like(n)]
+    for j in range(1, _BOUNDED + 3):
+        s.append(s[-1] * ((n - (j - 1)) * ps) * (1.0 / j))
+    x, lower = jnp.full(w.shape, -1.0), None
+    for k in range(_BOUNDED):
+        m = k + 1
+        upper = s[m] - m * s[m + 1] + (m * (m + 1) // 2) * s[m + 2]
+        hit = w >= upper if lower is None else (w >= upper) & (w < lower)
+        x = jnp.where(hit, float(k), x)
+        lower = s[m] - m * s[m + 1]
+    return x
+
+
 def _first(s0, s1, e, n, ps):
     """Attempt 0 of every draw of a tile, where it is cheap: results.
 
-    An inversion draw with ``w >= n p`` is 0 (``P(X > 0) = 1 - (1 - p)^n <= n p``); when more
-    than ``1/_DENSE_FRACTION`` of the tile's draws are not, the tile's inversion draws are
-    searched in full.
+    An inversion draw is decided by bounds on its survival function where they suffice
+    (:func:`_bounded`); when more than ``1/_DENSE_FRACTION`` of the tile's draws are not, the
+    tile's inversion draws are searched in full.
     BTRS draws (with ``n`` in the ``log j!`` table) get ``_FAST_BTRS`` candidates, decided by the
     first 24 bits of ``v`` where these suffice.
     Everything else is left pending.
@@ -277,7 +303,8 @@ def _first(s0, s1, e, n, ps):
     bt = (mean >= INVERSION_MAX_MEAN) & (n <= LOGFACT_TABLE_N)
     word = _word(e, s1, s0)
     w = _dense_uniform(*_split(word))
-    maybe = inv & (w < mean)
+    bounded = _bounded(w, n, ps)
+    maybe = inv & (bounded < 0)
 
     def search(n, ps):
         x = _inversion(jnp.where(inv, w, 2.0), n, ps)
@@ -294,7 +321,7 @@ def _first(s0, s1, e, n, ps):
         return out
 
     dense = jnp.sum(maybe) * _DENSE_FRACTION > n.shape[0]
-    x_inv = lax.cond(dense, search, lambda n, ps: jnp.where(maybe, -1.0, 0.0), n, ps)
+    x_inv = lax.cond(dense, search, lambda n, ps: bounded, n, ps)
     x_bt = lax.cond(jnp.any(bt), btrs, lambda n, ps: jnp.full(n.shape, -1.0), n, ps)
     return jnp.where(inv, x_inv, jnp.where(bt, x_bt, jnp.where(mean > 0, -1.0, 0.0)))
 

@@ -200,6 +200,25 @@ def test_inversion_search_stops_early_with_the_full_search_counts():
     np.testing.assert_array_equal(got, want)
 
 
+def test_bounded_draws_are_those_of_the_search():
+    """Every inversion draw the Bonferroni bounds decide has the value of the full search, and
+    they decide most draws of small means (values 0, 1 and 2 all occur)."""
+    rng = np.random.default_rng(5)
+    size = 200_000
+    n = np.concatenate([rng.integers(1, 70_000, size - 8), np.arange(1, 9)]).astype(np.float64)
+    mean = np.exp(rng.uniform(np.log(1e-4), np.log(3.0), size))
+    ps = np.minimum(mean / n, 0.5)
+    w = rng.uniform(0.0, 1.0, size)
+    args = [jnp.asarray(x) for x in (w, n, ps)]
+    bounded = np.asarray(jax.jit(samplers._bounded)(*args))
+    search = np.asarray(jax.jit(samplers._inversion)(*args))
+    decided = bounded >= 0
+    np.testing.assert_array_equal(bounded[decided], search[decided])
+    assert set(np.unique(bounded[decided])) == {0.0, 1.0, 2.0}
+    small = mean * (n * ps / mean) < 0.3
+    assert decided[small].mean() > 0.99 and (search[small & decided] > 0).sum() > 1000
+
+
 # --------------------------------------------------------------------------------- multinomial
 
 BLOCKS = 10_000

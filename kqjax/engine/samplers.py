@@ -25,9 +25,10 @@ the only error is float64 arithmetic, quantified below), jit/vmap friendly and f
   ``INVERSION_MAX_X + 1`` steps: the largest ``X`` of the tile, not the largest mean, sets the
   cost). BTRS draws get ``_FAST_BTRS`` candidates whose test uses 24 bits of ``v`` where they
   decide it. Then the pending draws (about ``0.2**_FAST_BTRS`` of BTRS draws, and the
-  inversion draws the bound leaves open) are gathered through a bit-packed mask,
-  ``1/_SPARSE_FRACTION`` of a tile at a time, and attempted in full until decided. The tile
-  size changes the speed only, never the draws.
+  inversion draws the bounds leave open) are gathered through a bit-packed mask,
+  ``1/_SPARSE_FRACTION`` of a tile at a time, in rounds (an inversion attempt in full, or
+  ``_ROUND_ATTEMPTS`` BTRS attempts; a round's first pending draws are gathered anew each
+  round) until none is pending. The tile size changes the speed only, never the draws.
 
 Random bits: the key gives a 64-bit seed (``jax.random.bits``, whatever the key's PRNG); word
 ``j`` of draw ``e`` is Philox-2x32-10 (Salmon et al., SC'11; the counter-based generator of
@@ -84,8 +85,8 @@ _SPARSE_FRACTION = 64  # else pending draws are attempted 1/64 of a tile at a ti
 _TILE = {"cpu": 4096}  # draws per tile by platform: cache-sized on a CPU
 _TILE_DEFAULT = 2**20  # elsewhere (GPU): wide tiles, one kernel over many draws
 _TILE_MIN = 4096  # smallest tile: one tile size (one trace of the tile kernel) on a CPU
-_ROUND_ATTEMPTS = 1  # BTRS attempts per pending draw and round
-_MAX_ROUNDS = 200  # rounds of attempts; a draw still pending after them (never seen) gives -1
+_ROUND_ATTEMPTS = 3  # BTRS attempts per pending draw and round
+_MAX_ATTEMPTS = 600  # a draw still pending after 600 attempts (never seen) gives -1
 _STREAM_BITS = 20  # counter word: seed_hi + stream * 2**20 + word index (word index < 2**20)
 _MAX_STREAMS = 1 << (32 - _STREAM_BITS)
 
@@ -139,13 +140,14 @@ def _seeds(key):
 
 # ------------------------------------------------------------------------------- inversion
 
-def _inversion(w, n, ps):
+def _inversion(w, n, ps, early=True):
     """Inversion ``X = #{k <= INVERSION_MAX_X : w < P(X > k)}``; -1 when ``X > INVERSION_MAX_X``.
 
     The survival function follows the pmf recurrence ``f(k) = f(k - 1) (n - k + 1) r / k``
     (``r = p / (1 - p)``), ``_UNROLL`` steps a loop iteration while some ``w < P(X > k)``: it never
     increases (``f(k) >= 0``), so the search stops after the largest ``X`` of the batch, with the
-    results of the full search (a lane with ``w >= 1`` takes no part)."""
+    results of the full search (a lane with ``w >= 1`` takes no part). ``early=False`` writes
+    out every step instead, one kernel for a small batch."""
     lq = jnp.log1p(-ps)
     pmf, sf, r = jnp.exp(n * lq), -jnp.expm1(n * lq), ps / (1.0 - ps)
 
@@ -158,8 +160,13 @@ def _inversion(w, n, ps):
             cnt = cnt + (w < sf)
         return k + _UNROLL, pmf, sf, cnt
 
-    _, _, sf, cnt = lax.while_loop(lambda c: (c[0] <= INVERSION_MAX_X) & jnp.any(w < c[2]), body,
-                                   (jnp.int32(1), pmf, sf, (w < sf).astype(F64)))
+    c = (jnp.int32(1), pmf, sf, (w < sf).astype(F64))
+    if early:
+        c = lax.while_loop(lambda c: (c[0] <= INVERSION_MAX_X) & jnp.any(w < c[2]), body, c)
+    else:
+        for _ in range(INVERSION_MAX_X // _UNROLL):
+            c = body(c)
+    _, _, sf, cnt = c
     return jnp.where(w < sf, -1.0, cnt)
 
 
@@ -229,7 +236,7 @@ def _lf(j):
 
 # ---------------------------------------------------------------------------------- kernels
 # Results of the p <= 1/2 problem: X >= 0 once decided, ``-1 - t`` while pending with ``t`` the
-# next attempt to make in full, NaN for a draw given up after ``_MAX_ROUNDS`` rounds.
+# next attempt to make in full, NaN for a draw given up after ``_MAX_ATTEMPTS`` attempts.
 
 def _prepare(n, p):
     """(valid, n, flip, ps): validity, truncated n and the p <= 1/2 problem of each draw."""
@@ -249,7 +256,7 @@ def _attempts(s0, s1, e, t, n, ps):
     inv = (mean > 0) & (mean < INVERSION_MAX_MEAN)
     bt = mean >= INVERSION_MAX_MEAN
     tf = t.astype(F64)
-    x = _inversion(jnp.where(inv, _dense_uniform(*philox2x32(e, s1 + 2 * t, s0)), 2.0), n, ps)
+    x = _inversion(jnp.where(inv, _dense_uniform(*philox2x32(e, s1 + 2 * t, s0)), 2.0), n, ps, False)
     x_inv = jnp.where(x >= 0, x, -2.0 - tf)
 
     def btrs(n, ps):
@@ -320,9 +327,9 @@ def _first(s0, s1, e, n, ps):
             out = jnp.where(rej, out, jnp.where(acc, k, -1.0 - j))
         return out
 
-    dense = jnp.sum(maybe) * _DENSE_FRACTION > n.shape[0]
-    x_inv = lax.cond(dense, search, lambda n, ps: bounded, n, ps)
-    x_bt = lax.cond(jnp.any(bt), btrs, lambda n, ps: jnp.full(n.shape, -1.0), n, ps)
+    open_inv, any_bt = jnp.sum(jnp.stack([maybe, bt]), axis=1, dtype=I32)  # one reduction
+    x_inv = lax.cond(open_inv * _DENSE_FRACTION > n.shape[0], search, lambda n, ps: bounded, n, ps)
+    x_bt = lax.cond(any_bt > 0, btrs, lambda n, ps: jnp.full(n.shape, -1.0), n, ps)
     return jnp.where(inv, x_inv, jnp.where(bt, x_bt, jnp.where(mean > 0, -1.0, 0.0)))
 
 
@@ -353,29 +360,19 @@ def _compact(mask, size):
 
 
 def _complete(s0, s1, e, n, ps, x):
-    """Pending draws of a tile, ``1/_SPARSE_FRACTION`` of it at a time, attempted until
-    decided."""
+    """Pending draws of a tile, ``1/_SPARSE_FRACTION`` of it at a time: each round gathers the
+    first pending draws and makes their next attempts, until none is pending (a draw still
+    pending after ``_MAX_ATTEMPTS`` attempts, never seen, is given up as NaN)."""
     lanes = x.shape[0]
     size = max(lanes // _SPARSE_FRACTION, 1)
 
     def batch(x):
         idx = _compact(x < 0, size)
-        ok = idx < lanes
         at = jnp.minimum(idx, lanes - 1)
-        args = (s0[at], s1[at], e[at])
-        nk, pk = n[at], ps[at]
-
-        def attempt(c):
-            y, it = c
-            todo = ok & (y < 0)
-            t = (-1.0 - jnp.where(todo, y, -1.0)).astype(U32)
-            y = jnp.where(todo, _attempts(*args, t, nk, pk), y)
-            return y, it + 1
-
-        y, _ = lax.while_loop(lambda c: jnp.any(ok & (c[0] < 0)) & (c[1] < _MAX_ROUNDS),
-                              attempt, (x[at], jnp.int32(0)))
-        y = jnp.where(y < 0, jnp.nan, y)  # still pending after _MAX_ROUNDS rounds: given up
-        return x.at[jnp.where(ok, idx, lanes)].set(y, mode="drop")
+        t = (-1.0 - x[at]).astype(U32)
+        y = _attempts(s0[at], s1[at], e[at], t, n[at], ps[at])
+        y = jnp.where(y <= -1.0 - _MAX_ATTEMPTS, jnp.nan, y)
+        return x.at[jnp.where(idx < lanes, idx, lanes)].set(y, mode="drop")
 
     return lax.while_loop(lambda x: jnp.any(x < 0), batch, x)
 

@@ -404,10 +404,13 @@ def _sample_flat(s0, s1, e, n, p):
         tile = min(tile, max(_TILE_MIN, 1 << max(size - 1, 1).bit_length()))
     padded = -(-size // tile) * tile
     args = [jnp.pad(x, (0, padded - size)) for x in (s0, s1, e, n, p)]
-    if padded == tile:
-        out = _tile(*args)
-    else:
-        out = lax.map(lambda a: _tile(*a), [x.reshape(-1, tile) for x in args]).reshape(-1)
+    # The tile's trace is cached per context: naming the (empty) mesh context explicitly makes
+    # the traces of a custom_vmap's plain call and of its batching rule one.
+    with jax.sharding.use_abstract_mesh(jax.sharding.get_abstract_mesh()):
+        if padded == tile:
+            out = _tile(*args)
+        else:
+            out = lax.map(lambda a: _tile(*a), [x.reshape(-1, tile) for x in args]).reshape(-1)
     return out[:size].astype(I64)
 
 

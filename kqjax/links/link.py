@@ -109,11 +109,17 @@ class Link:
 
     def expected_probabilities(self, t=0.0):
         """The same, averaged over the fading of every arm at time ``t``."""
+        return self.expected_state(t)[:2]
+
+    def expected_state(self, t=0.0):
+        """(P(setting) [S], P(setting, outcome) [S, O], {arm: E[eta]}) averaged over the fading of
+        every arm at time ``t``: one pass over the product of the arms' quadratures (the arms are
+        independent, so the average of an arm's transmittance is its own mean)."""
         arms = list(self.channels().items())
 
         def over(i, eta):
             if i == len(arms):
-                return self.probabilities(eta, t)
+                return (*self.probabilities(eta, t), eta)
             arm, ch = arms[i]
             return ch.expect(lambda e: over(i + 1, {**eta, arm: e}), t)
 
@@ -125,8 +131,7 @@ class Link:
     def expected(self, t=0.0) -> dict:
         """Asymptotic rate (estimator on the expected counts over the fading), the Alice-Bob
         transmittance and the PLOB bound at time ``t``."""
-        eta = self.mean_transmittance(t)
-        ps, po = self.expected_probabilities(t)
+        ps, po, eta = self.expected_state(t)
         return {"key_rate_asymptotic": self.protocol.asymptotic_rate(ps, po, self.parts_at(t), eta),
                 "transmittance": self.protocol.alice_bob_transmittance(eta),
                 "plob_bound": self.protocol.bound(eta)}
@@ -147,15 +152,14 @@ class Link:
         expected probabilities by Gauss-Legendre quadrature with ``nodes`` nodes over [0, W].
         Differentiable in every field (W too)."""
         if not self.time_varying:
-            ps, po = self.expected_probabilities()
+            ps, po, eta = self.expected_state()
             n = jnp.asarray(pulses, jnp.float64)
-            return n, n * ps, n * po, self.mean_transmittance()
+            return n, n * ps, n * po, eta
         window = self.window_s(pulses)
         x, w = np.polynomial.legendre.leggauss(nodes)
         times = window * (jnp.asarray(x) + 1.0) / 2.0
         weights = jnp.asarray(w) / 2.0
-        ps, po = jax.vmap(self.expected_probabilities)(times)
-        eta = jax.vmap(self.mean_transmittance)(times)
+        ps, po, eta = jax.vmap(self.expected_state)(times)
         n = window * self.rep_rate_hz()
         return (n, n * jnp.tensordot(weights, ps, 1), n * jnp.tensordot(weights, po, 1),
                 {arm: weights @ v for arm, v in eta.items()})
@@ -287,32 +291,37 @@ def slot_rates(link: Link, sent, counts, nodes, weights, pulses):
     """
 
     def expected(t, w):
-        ps, po = jax.vmap(link.expected_probabilities)(t)
-        eta = jax.vmap(link.mean_transmittance)(t)
+        ps, po, eta = jax.vmap(link.expected_state)(t)
         return jnp.tensordot(w, ps, 1), jnp.tensordot(w, po, 1), {arm: w @ v for arm, v in eta.items()}
 
     ps, po, eta = jax.vmap(expected)(nodes, weights)
-    proto, parts = link.protocol, link.parts
-    mid = jnp.sum(nodes * weights, -1)  # each slot's mean time: its detectors' background light
-    slot_parts = jax.vmap(link.parts_at)(mid) if link.background else None
-
-    def per_slot(s, c, p1, p2, e, pt):
-        pt = parts if pt is None else pt
-        return {**proto.estimate(s, c, pt, e), "key_rate_asymptotic": proto.asymptotic_rate(p1, p2, pt, e),
-                "transmittance": proto.alice_bob_transmittance(e), "plob_bound": proto.bound(e)}
-
-    per = jax.vmap(per_slot)(sent, counts, ps, po, eta, slot_parts)
+    proto = link.protocol
     w = pulses / jnp.maximum(jnp.sum(pulses), 1.0)
-    parts = link.parts_at(w @ mid)
-    eta_run = {arm: w @ v for arm, v in eta.items()}
-    pooled = proto.estimate(sent.sum(0), counts.sum(0), parts, eta_run)
-    asym = proto.asymptotic_rate(jnp.tensordot(w, ps, 1), jnp.tensordot(w, po, 1), parts, eta_run)
-    pooled_extra = {f"{k}_pooled": pooled[k] for k in ("secret_key_bits",) if k in pooled}
-    if "secret_key_bits" in pooled:  # the same estimator on the expected counts of all slots
-        pooled_extra["secret_key_bits_expected"] = proto.estimate(
-            jnp.tensordot(pulses, ps, 1), jnp.tensordot(pulses, po, 1), parts, eta_run)["secret_key_bits"]
-    return {**per, **pooled_extra, "key_rate_pooled": pooled["key_rate"], "key_rate_asymptotic_pooled": asym,
-            "transmittance_pooled": proto.alice_bob_transmittance(eta_run)}
+    mid = jnp.sum(nodes * weights, -1)  # each slot's mean time: its detectors' background light
+
+    def rows(x, pooled, expected=None):  # the T slots, then the pooled and the expected row
+        extra = jnp.stack([pooled, pooled if expected is None else expected])
+        return jnp.concatenate([x, extra.astype(jnp.result_type(x, extra))])
+
+    # One trace of each estimator over all rows.
+    parts, parts_axis = ((jax.vmap(link.parts_at)(rows(mid, w @ mid)), 0) if link.background
+                         else (link.parts, None))
+    eta = {arm: rows(v, w @ v) for arm, v in eta.items()}
+    est = jax.vmap(proto.estimate, in_axes=(0, 0, parts_axis, 0))(
+        rows(sent, sent.sum(0), jnp.tensordot(pulses, ps, 1)),
+        rows(counts, counts.sum(0), jnp.tensordot(pulses, po, 1)), parts, eta)
+    asym = jax.vmap(proto.asymptotic_rate, in_axes=(0, 0, parts_axis, 0))(
+        rows(ps, jnp.tensordot(w, ps, 1)), rows(po, jnp.tensordot(w, po, 1)), parts, eta)
+    tr, bound = jax.vmap(proto.alice_bob_transmittance)(eta), jax.vmap(proto.bound)(eta)
+    slots = sent.shape[0]
+    out = {k: v[:slots] for k, v in est.items()}
+    out.update(key_rate_asymptotic=asym[:slots], transmittance=tr[:slots], plob_bound=bound[:slots],
+               key_rate_pooled=est["key_rate"][slots], key_rate_asymptotic_pooled=asym[slots],
+               transmittance_pooled=tr[slots])
+    if "secret_key_bits" in est:  # the same estimator on the expected counts of all slots
+        out.update(secret_key_bits_pooled=est["secret_key_bits"][slots],
+                   secret_key_bits_expected=est["secret_key_bits"][slots + 1])
+    return out
 
 
 SLOT_NODES = 16

@@ -210,7 +210,6 @@ def objective_samples(name: str, components: dict, key, samples: int, pooled: bo
     protocol, parts = link.protocol, link.parts
     scale = link.rep_rate_hz() if name == "key_rate_bps" else 1.0
     margin = jnp.maximum(protocol.margin_scale(parts), 1e-300)
-    mean_eta = link.mean_transmittance()
 
     def objective(rate):
         return jnp.where(rate > 0, scale * rate, rate / margin)
@@ -224,7 +223,7 @@ def objective_samples(name: str, components: dict, key, samples: int, pooled: bo
         return objective(protocol.estimate(pulses * ps, pulses * po, parts, eta)["key_rate_signed"])
 
     if pooled or not link.fading:
-        return signed(*link.expected_probabilities(), mean_eta)[None]
+        return signed(*link.expected_state())[None]
     etas = jax.vmap(link.sample_transmittance)(jax.random.split(key, samples))
     return jax.vmap(lambda e: signed(*link.probabilities(e), e))(etas)
 

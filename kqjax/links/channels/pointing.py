@@ -88,7 +88,12 @@ def vasylyev_shape(aperture_radius_m, beam_radius_m):
 
 def log_transmittance_at(r, aperture_radius_m, beam_radius_m):
     """ln η(r) = ln T0² - (r/R)^λ for a beam centre at distance ``r`` (m) from the aperture's."""
-    t0sq, lam, radius = vasylyev_shape(aperture_radius_m, beam_radius_m)
+    return _log_eta(r, vasylyev_shape(aperture_radius_m, beam_radius_m))
+
+
+def _log_eta(r, shape):
+    """:func:`log_transmittance_at` from the shape ``(T0², λ, R)``."""
+    t0sq, lam, radius = shape
     r = jnp.asarray(r, jnp.float64)
     pos = r > 0
     rs = jnp.where(pos, r, 1.0)
@@ -115,9 +120,9 @@ class BeamWander(Factor):
         """ln η(r) at deflection ``r`` (m)."""
         return log_transmittance_at(r, self.aperture_radius_m, self.beam_radius_m)
 
-    def _rule(self):
+    def _rule(self, shape):
         """(u nodes, weights summing to 1) of u = r²/2σ² (σ replaced by 1 where it is 0)."""
-        _, lam, radius = self.shape()
+        _, lam, radius = shape
         sigma = jnp.asarray(self.sigma_m, jnp.float64)
         s = jnp.where(sigma > 0, sigma, 1.0)
         root_delta = jnp.asarray(self.offset_m, jnp.float64) / (jnp.sqrt(2.0) * s)  # √δ, δ = d²/2σ²
@@ -144,29 +149,30 @@ class BeamWander(Factor):
         w = jnp.concatenate([w1, w2])
         return u, w / jnp.sum(w)
 
-    def _log_eta_nodes(self):
-        u, w = self._rule()
+    def _nodes(self, shape):
+        """(ln η at the rule's nodes, their weights, E[η]) for the shape ``(T0², λ, R)``."""
+        u, w = self._rule(shape)
         sigma = jnp.asarray(self.sigma_m, jnp.float64)
         s = jnp.where(sigma > 0, sigma, 1.0)
-        return self.log_transmittance_at(s * jnp.sqrt(2.0 * u)), w
+        log_eta = _log_eta(s * jnp.sqrt(2.0 * u), shape)
+        mean = jnp.where(sigma > 0, jnp.sum(w * jnp.exp(log_eta)), jnp.exp(_log_eta(self.offset_m, shape)))
+        return log_eta, w, mean
 
     def mean_transmittance(self):
         """E[η(r)] over the deflection: the mean collection efficiency of the wandering beam."""
-        log_eta, w = self._log_eta_nodes()
-        at_offset = jnp.exp(self.log_transmittance_at(self.offset_m))
-        return jnp.where(jnp.asarray(self.sigma_m) > 0, jnp.sum(w * jnp.exp(log_eta)), at_offset)
+        return self._nodes(self.shape())[2]
 
     def sample_log(self, key, t, shape=()):
         """ln X = ln η(r) - ln E[η], r = |(d + σ z1, σ z2)|, z ~ N(0, 1)."""
         z = jax.random.normal(key, (2, *shape), jnp.float64)
         r = jnp.hypot(self.offset_m + self.sigma_m * z[0], self.sigma_m * z[1])
-        return self.log_transmittance_at(r) - jnp.log(self.mean_transmittance())
+        beam = self.shape()
+        return _log_eta(r, beam) - jnp.log(self._nodes(beam)[2])
 
     def quadrature(self, ceiling=jnp.inf):
         """(ln X at the nodes, weights); X <= T0² / E[η], so the ``ceiling`` is not used."""
-        log_eta, w = self._log_eta_nodes()
-        x = log_eta - jnp.log(self.mean_transmittance())
-        return jnp.where(jnp.asarray(self.sigma_m) > 0, x, 0.0), w
+        log_eta, w, mean = self._nodes(self.shape())
+        return jnp.where(jnp.asarray(self.sigma_m) > 0, log_eta - jnp.log(mean), 0.0), w
 
     def log_pdf(self, x):
         """ln p(x) of the factor X = η / E[η] (d = 0, σ > 0): ln E[η] + ln P(x E[η])."""

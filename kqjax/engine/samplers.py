@@ -51,6 +51,7 @@ Non-integer ``n`` is truncated, as in NumPy. ``n`` is exact up to ``2**53``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import jax
@@ -388,6 +389,14 @@ def _tile(s0, s1, e, n, p):
 
 # ------------------------------------------------------------------------------------ core
 
+def _mesh_named():
+    """The current abstract mesh set explicitly: JAX caches a jitted function's trace per context,
+    and a ``custom_vmap``'s plain call and its batching rule trace in contexts that differ only by
+    an unset versus an empty mesh, so the tile would be traced and lowered twice."""
+    use, get = (getattr(jax.sharding, f, None) for f in ("use_abstract_mesh", "get_abstract_mesh"))
+    return use(get()) if use and get else contextlib.nullcontext()
+
+
 @jax.jit
 def _sample_flat(s0, s1, e, n, p):
     """Binomial draws of flat arrays: draw i from words of counter (e[i], s1[i] + j), key s0[i].
@@ -404,9 +413,7 @@ def _sample_flat(s0, s1, e, n, p):
         tile = min(tile, max(_TILE_MIN, 1 << max(size - 1, 1).bit_length()))
     padded = -(-size // tile) * tile
     args = [jnp.pad(x, (0, padded - size)) for x in (s0, s1, e, n, p)]
-    # The tile's trace is cached per context: naming the (empty) mesh context explicitly makes
-    # the traces of a custom_vmap's plain call and of its batching rule one.
-    with jax.sharding.use_abstract_mesh(jax.sharding.get_abstract_mesh()):
+    with _mesh_named():
         if padded == tile:
             out = _tile(*args)
         else:

@@ -219,6 +219,23 @@ def test_bounded_draws_are_those_of_the_search():
     assert decided[small].mean() > 0.99 and (search[small & decided] > 0).sum() > 1000
 
 
+def test_the_tile_is_traced_once_per_program(monkeypatch):
+    """A vmapped multinomial traces the tile once: the custom_vmap's plain call and its batching
+    rule share the trace (they used to trace it in different mesh contexts, twice)."""
+    calls = []
+    tile = samplers._tile.__wrapped__
+
+    def counted(*args):
+        calls.append(1)
+        return tile(*args)
+
+    monkeypatch.setattr(samplers, "_tile", jax.jit(counted))
+    monkeypatch.setattr(samplers, "_sample_flat", jax.jit(samplers._sample_flat.__wrapped__))
+    keys = jax.random.split(jax.random.key(0), 8)
+    jax.jit(jax.vmap(samplers.multinomial)).lower(keys, jnp.full(8, 100.0), jnp.full((8, 3), 1 / 3))
+    assert len(calls) == 1
+
+
 # --------------------------------------------------------------------------------- multinomial
 
 BLOCKS = 10_000

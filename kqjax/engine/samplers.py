@@ -257,7 +257,8 @@ def _attempts(s0, s1, e, t, n, ps):
     inv = (mean > 0) & (mean < INVERSION_MAX_MEAN)
     bt = mean >= INVERSION_MAX_MEAN
     tf = t.astype(F64)
-    x = _inversion(jnp.where(inv, _dense_uniform(*philox2x32(e, s1 + 2 * t, s0)), 2.0), n, ps, False)
+    x = _inversion(jnp.where(inv, _dense_uniform(*philox2x32(e, s1 + 2 * t, s0)), 2.0), n, ps,
+                   early=False)
     x_inv = jnp.where(x >= 0, x, -2.0 - tf)
 
     def btrs(n, ps):

@@ -500,7 +500,8 @@ def multinomial(key, n, probs):
     Returns:
       int64 counts of shape ``broadcast(n.shape, probs.shape[:-1]) + (K,)`` that sum exactly to
       ``floor(n)``; a row is all ``-1`` where its input is invalid (negative, NaN or infinite
-      ``n`` or weights, or zero total weight).
+      ``n`` or weights, or zero total weight); a draw given up after ``_MAX_ATTEMPTS`` attempts
+      (never seen) makes its count and the row's later counts ``-1``.
     """
     probs = jnp.asarray(probs).astype(F64)
     if probs.ndim == 0:
@@ -527,9 +528,10 @@ def multinomial(key, n, probs):
         else:
             base = seeds
         xj = _draw(_stream(base, j % _MAX_STREAMS), rem, pj, batch)
-        return rem - xj, xj
+        # a draw given up (-1, never seen) leaves NaN trials: the row's later counts are -1
+        return rem - jnp.where(xj < 0, jnp.nan, xj), jnp.where(bad, -1, xj)
 
     rem, counts = lax.scan(step, n, (jnp.moveaxis(cond[..., :-1], -1, 0),
                                      jnp.arange(ncat - 1, dtype=jnp.int32)))
-    out = jnp.concatenate([jnp.moveaxis(counts, 0, -1), rem.astype(I64)[..., None]], axis=-1)
-    return jnp.where(bad[..., None] | jnp.any(out < 0, axis=-1, keepdims=True), -1, out)
+    last = jnp.where(bad | jnp.isnan(rem), -1, rem.astype(I64))
+    return jnp.concatenate([jnp.moveaxis(counts, 0, -1), last[..., None]], axis=-1)

@@ -272,6 +272,26 @@ def test_multinomial_sums_and_edge_rows(counts):
     assert (out[-1] == -1).all()
 
 
+def test_multinomial_rows_with_a_draw_given_up(monkeypatch):
+    """With one cheap BTRS candidate, one more attempt per round and none allowed after it, the
+    draws still open are given up: such a draw's count and its row's later counts are -1, the
+    earlier ones are kept, and the other rows sum to n."""
+    for name, value in (("_MAX_ATTEMPTS", 0), ("_FAST_BTRS", 1), ("_ROUND_ATTEMPTS", 1)):
+        monkeypatch.setattr(samplers, name, value)
+    jax.clear_caches()
+    try:
+        keys = jax.random.split(jax.random.key(3), 4000)
+        out = np.asarray(jax.jit(jax.vmap(samplers.multinomial, in_axes=(0, None, None)))(
+            keys, 60.0, jnp.array([0.5, 0.3, 0.2])))
+    finally:
+        jax.clear_caches()
+    failed = (out < 0).any(axis=1)
+    first = np.argmax(out < 0, axis=1)
+    assert 100 < failed.sum() < 2000 and (first[failed] == 1).any(), failed.sum()
+    assert all((row[f:] == -1).all() and (row[:f] >= 0).all() for row, f in zip(out[failed], first[failed]))
+    assert (out[~failed].sum(axis=1) == 60).all()
+
+
 @pytest.mark.parametrize("j", range(12))
 def test_multinomial_marginals(counts, j):
     x = counts[0][:BLOCKS, j]

@@ -50,31 +50,43 @@ from kqjax.benchmarking import best_of, count, environment, options, start, writ
 
 TARGETS = {"kqjax_count/kqjax_event": 100.0, "kqjax_count/numpy_count": 1.0}
 ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
-PROTOCOLS = {"bbm92": "entanglement_100km", "sns_tf": "tf_qkd"}
+PROTOCOLS = {"bbm92": ("entanglement_100km", "source.mean_pairs=0.1"), "sns_tf": ("tf_qkd",)}
 """Protocols with their own rows (kqjax count and NumPy count of the same model), by the
-experiment that runs them; swept over ``distance_km`` 0..max-km."""
+experiment that runs them and overrides that leave ``distance_km`` (0..max-km) its only sweep
+(``entanglement_100km`` also sweeps the mean pair number: pinned to the source's default)."""
 
 
 # --------------------------------------------------------------------------------------------
 # The link under test
 
 
-def build_link(points: int, max_km: float = 250.0, experiment: str | None = None):
+def build_link(points: int, max_km: float = 250.0, experiment: tuple[str, ...] = ()):
     """The default experiment (decoy BB84 over fiber, ``points`` fiber lengths 0..max_km), or
-    ``experiment`` with ``points`` Alice-Bob distances 0..max_km.
+    ``experiment`` (its name, then overrides) with ``points`` Alice-Bob distances 0..max_km.
 
-    Returns (Link with the flattened grid as leading axis, distances in km).
+    Returns (Link with the flattened grid as leading axis, distances in km); the grid must be
+    the ``points`` lengths alone, so that rates per point are what they say.
     """
+    import jax
+
     from kqjax.api import prepare
     from kqjax.config.compose import compose
     from kqjax.tasks.qkd_link import link_of
 
     lengths = np.linspace(0.0, max_km, points)
     sweep = "[" + ",".join(repr(float(x)) for x in lengths) + "]"
-    overrides = [f"channel.length_km={sweep}"] if experiment is None else [f"experiment={experiment}",
-                                                                           f"distance_km={sweep}"]
+    if experiment:
+        overrides = [f"experiment={experiment[0]}", f"distance_km={sweep}", *experiment[1:]]
+    else:
+        overrides = [f"channel.length_km={sweep}"]
     _, built = prepare(compose(overrides))
-    return link_of(built.components), lengths
+    link = link_of(built.components)
+    grid = jax.tree_util.tree_leaves(link)[0].shape[0]
+    if grid != points:
+        name = experiment[0] if experiment else "the default experiment"
+        raise ValueError(f"the benchmark link of {name} has {grid} grid points, not the {points} "
+                         "lengths: it sweeps another field too")
+    return link, lengths
 
 
 def link_probabilities(link):

@@ -100,9 +100,18 @@ def test_protocol_rows_against_their_numpy_reference(quick, protocol):
     kq = np.asarray(result["counts"][f"kqjax count {protocol}"])
     ref = np.asarray(result["counts"][f"numpy count {protocol}"])
     assert kq.shape == ref.shape == p.shape and (kq.sum(-1) == n).all() and (ref.sum(-1) == n).all()
+    assert p.shape[0] == result["points"]  # the distances alone: the rates per point are what they say
     assert_runs_agree(kq, ref, n, p)
     assert_counts_match(kq, n, p)
     assert_counts_match(ref, n, p)
+
+
+def test_a_benchmark_link_with_another_sweep_is_refused():
+    """entanglement_100km sweeps the mean pair number too: unpinned, its grid is not the lengths."""
+    from kqjax.bench import build_link
+
+    with pytest.raises(ValueError, match="496 grid points, not the 16 lengths"):
+        build_link(16, 250.0, ("entanglement_100km",))
 
 
 def test_event_rows_sample_the_same_model(quick):

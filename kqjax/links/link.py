@@ -300,8 +300,7 @@ def slot_rates(link: Link, sent, counts, nodes, weights, pulses):
     mid = jnp.sum(nodes * weights, -1)  # each slot's mean time: its detectors' background light
 
     def rows(x, pooled, expected=None):  # the T slots, then the pooled and the expected row
-        extra = jnp.stack([pooled, pooled if expected is None else expected])
-        return jnp.concatenate([x, extra.astype(jnp.result_type(x, extra))])
+        return jnp.concatenate([x, jnp.stack([pooled, pooled if expected is None else expected])])
 
     # One trace of each estimator over all rows.
     parts, parts_axis = ((jax.vmap(link.parts_at)(rows(mid, w @ mid)), 0) if link.background

@@ -24,6 +24,7 @@ from pathlib import Path
 from kqjax.benchmarking import environment
 
 AREAS = {"links": "kqjax.bench", "sensors": "kqjax.bench_sensors", "screens": "kqjax.bench_screens"}
+PEERS = {"sensors": "allantools", "screens": "aotools"}  # measured against, beyond the core install
 ONE_THREAD_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
                   "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 THREADS = ("all", "one")
@@ -159,8 +160,13 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="also write the Markdown table to FILE")
     args = ap.parse_args(argv)
-    from kqjax.benchmarking import write_json
+    from kqjax.benchmarking import missing_peer, write_json
 
+    for area in [a for a in (args.areas or AREAS) if a in PEERS and available(a)]:
+        missing = missing_peer("kqjax-bench --all", PEERS[area])
+        if missing:  # before any work
+            print(missing, file=sys.stderr)
+            return 2
     result = run(args.areas, args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
     table = markdown(result)
     print(table)

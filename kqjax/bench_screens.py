@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from kqjax.benchmarking import best_of, count, environment, options, start, write_json
+from kqjax.benchmarking import best_of, count, environment, missing_peer, options, start, write_json
 
 R0, L0, DELTA = 0.05, 10.0, 5e-3
 TARGET = 2.0  # kqjax / aotools screens per second on one thread
@@ -188,12 +188,9 @@ def main(argv=None) -> int:
                       lambda msg: print(msg, file=sys.stderr, flush=True))
         print(json.dumps(out))
         return 0
-    try:
-        import aotools  # noqa: F401  (the reference this benchmark measures against)
-    except ImportError as err:
-        why = (str(err) or type(err).__name__).splitlines()[0]
-        print(f"kqjax-bench-screens: error: aotools is needed ({why}): pip install 'kqjax[test]' "
-              "(or pip install aotools)", file=sys.stderr)
+    missing = missing_peer("kqjax-bench-screens", "aotools")
+    if missing:
+        print(missing, file=sys.stderr)
         return 2
     result = run(argparse.Namespace(**opts))
     print(table(result))

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from kqjax.benchmarking import best_of, count, environment, options, start, write_json
+from kqjax.benchmarking import best_of, count, environment, missing_peer, options, start, write_json
 
 STATISTICS = ("adev", "oadev", "mdev", "hdev", "tdev")
 NOISES = {0: "white FM", -1: "flicker FM", -2: "random-walk FM"}
@@ -182,12 +182,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (seconds), for tests")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
-    try:
-        import allantools  # noqa: F401  (the reference this benchmark measures against)
-    except ImportError as err:  # an install without the test extra
-        why = (str(err) or type(err).__name__).splitlines()[0]
-        print(f"kqjax-bench-sensors: error: allantools is needed ({why}): pip install 'kqjax[test]' "
-              "(or pip install allantools)", file=sys.stderr)
+    missing = missing_peer("kqjax-bench-sensors", "allantools")
+    if missing:
+        print(missing, file=sys.stderr)
         return 2
     for name in ("samples",):
         for v in getattr(args, name) or ():

@@ -40,6 +40,19 @@ def options(args, quick: dict, full: dict) -> dict:
     return {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in base.items()}
 
 
+def missing_peer(prog: str, module: str) -> str | None:
+    """The one-line error of ``prog`` when ``module``, the peer it measures against, cannot be
+    imported (an install without the test extra); None when it can."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        why = (str(err) or type(err).__name__).splitlines()[0]
+        return f"{prog}: error: {module} is needed ({why}): pip install 'kqjax[test]' (or pip install {module})"
+    return None
+
+
 def best_of(fn, repeat: int):
     """(best seconds, all seconds, last result) of ``repeat`` calls of ``fn``."""
     times, out = [], None

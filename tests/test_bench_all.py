@@ -1,6 +1,10 @@
 """kqjax-bench --all: the combined table from the areas' own results (no timing asserted)."""
 from __future__ import annotations
 
+import sys
+
+import pytest
+
 from kqjax import bench_all
 
 
@@ -51,3 +55,15 @@ def test_screen_rows_take_each_run_s_own_thread_setting():
 def test_numbers_are_truncated_never_rounded_up():
     assert bench_all._num(2.4299) == "2.42" and bench_all._num(0.99) == "0.990"
     assert bench_all._num(4.929e11) == "4.92e+11" and bench_all._num(878.9) == "878"
+
+
+def test_a_missing_peer_is_refused_before_any_work(monkeypatch, capsys):
+    """Without allantools (an install without the test extra) ``--all`` stops at once with one line
+    naming the module and the install, instead of failing in the sensors' subprocess."""
+    from kqjax import bench_all
+
+    monkeypatch.setitem(sys.modules, "allantools", None)  # import fails
+    monkeypatch.setattr(bench_all, "run", lambda *a, **k: pytest.fail("work began"))
+    assert bench_all.main(["--all", "--quick"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "allantools is needed" in err[0] and "kqjax[test]" in err[0], err

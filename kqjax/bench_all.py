@@ -6,7 +6,10 @@ it is, and once confined to one CPU core (``sched_setaffinity``), with XLA's int
 and OpenMP limited to one thread and ``--workers 1``. kqjax and its peers (NumPy, ``allantools``,
 ``aotools``) are measured in the same process each time, so every ratio compares like with like.
 The areas' JSON results are kept whole under ``areas`` and summarised as rows
-``(area, row, unit, value with all threads, value with one thread, peer, ratios)``.
+``(area, row, unit, value with all threads, value with one thread, peer, ratios, ceiling)``, where
+a row measured against one of the device's ceilings in the same process gives its fraction of it:
+the event-level links against the random-bit ceiling, the sensors' and screens' rows against the
+memory-bandwidth ceiling (their effective bandwidth).
 
 Usage: ``kqjax-bench --all [--quick] [--areas links sensors screens] [--json FILE]
 [--markdown FILE]``.
@@ -62,9 +65,16 @@ def measure(area: str, threads: str, quick: bool, log) -> dict:
         return json.loads(out.read_text())
 
 
+def _ceiling(row: dict) -> dict:
+    """``{ceiling, fraction}`` of a row set against the memory-bandwidth ceiling, else empty."""
+    f = row.get("fraction_of_memory_ceiling")
+    return {} if f is None else {"ceiling": "memory", "fraction": f}
+
+
 def summary(area: str, result: dict, threads: str = "all") -> list[dict]:
-    """Rows ``{row, unit, value, peer, ratio}`` of one area's result (``ratio``: kqjax over peer);
-    ``threads``: which of the rows an area measures itself with all threads and one to take."""
+    """Rows ``{row, unit, value, peer, ratio}`` (and ``ceiling``, ``fraction`` where the row is set
+    against one) of one area's result (``ratio``: kqjax over peer); ``threads``: which of the rows
+    an area measures itself with all threads and one to take."""
     if "summary" in result:
         return result["summary"]
     rows = []
@@ -78,7 +88,8 @@ def summary(area: str, result: dict, threads: str = "all") -> list[dict]:
             elif r["library"] != "aotools":
                 rows.append({"row": f"{r['library']} phase screens {r['size']}^2", "unit": "screens/s",
                              "value": r["screens_per_s"], "peer": "aotools",
-                             "ratio": r["screens_per_s"] / peer[r["size"]] if r["size"] in peer else None})
+                             "ratio": r["screens_per_s"] / peer[r["size"]] if r["size"] in peer else None,
+                             **_ceiling(r)})
     if area == "links":
         rate = {k: r["pulses_per_s"] for k, r in result["rows"].items()}
         for name, value in rate.items():
@@ -86,6 +97,8 @@ def summary(area: str, result: dict, threads: str = "all") -> list[dict]:
                 peer = name.replace("kqjax", "numpy", 1)
                 rows.append({"row": name, "unit": "pulses/s", "value": value, "peer": peer,
                              "ratio": value / rate[peer] if peer in rate else None})
+                if name == "kqjax event" and "event_words" in result:
+                    rows[-1].update(ceiling="random bits", fraction=result["event_words"]["fraction_of_ceiling"])
         if "sampler" in result:
             m = result["sampler"]
             rows.append({"row": "kqjax count-level sampler alone (multinomial)", "unit": "binomial draws/s",
@@ -94,10 +107,10 @@ def summary(area: str, result: dict, threads: str = "all") -> list[dict]:
     elif area == "sensors":
         for n, t in result["allan_totals"].items():
             rows.append({"row": f"Allan family (5 statistics), {float(n):.0e} samples", "unit": "s",
-                         "value": t["kqjax_s"], "peer": "allantools", "ratio": t["ratio"]})
+                         "value": t["kqjax_s"], "peer": "allantools", "ratio": t["ratio"], **_ceiling(t)})
         for r in result["noise"]:
             rows.append({"row": f"{r['noise']} noise, {r['samples']} samples", "unit": "realisations/s",
-                         "value": r["kqjax_per_s"], "peer": "allantools", "ratio": r["ratio"]})
+                         "value": r["kqjax_per_s"], "peer": "allantools", "ratio": r["ratio"], **_ceiling(r)})
     return rows
 
 
@@ -110,7 +123,8 @@ def combine(results: dict) -> list[dict]:
             o = one.get(r["row"], {})
             out.append({"area": area, "row": r["row"], "unit": r["unit"], "peer": r["peer"],
                         "value_all": r["value"], "value_one": o.get("value"),
-                        "ratio_all": r["ratio"], "ratio_one": o.get("ratio")})
+                        "ratio_all": r["ratio"], "ratio_one": o.get("ratio"), "ceiling": r.get("ceiling"),
+                        "fraction_all": r.get("fraction"), "fraction_one": o.get("fraction")})
     return out
 
 
@@ -132,12 +146,20 @@ def markdown(result: dict) -> str:
              f"usable), device {env['device']}, jax {env['jax_version']}, numpy {env['numpy_version']}"
              f"{' (--quick: smoke-test sizes, the ratios say little)' if result['quick'] else ''}.",
              "", "| area | row | unit | kqjax, all threads | kqjax, one thread | peer | ratio, all threads | "
-             "ratio, one thread |", "|---|---|---|---|---|---|---|---|"]
+             "ratio, one thread | of the device's ceiling, all threads / one |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         ratios = [("—" if v is None else f"{_num(v)}×") for v in (r["ratio_all"], r["ratio_one"])]
         lines.append(f"| {r['area']} | {r['row']} | {r['unit']} | {_num(r['value_all'])} | {_num(r['value_one'])} | "
-                     f"{r['peer'] or '—'} | {ratios[0]} | {ratios[1]} |")
+                     f"{r['peer'] or '—'} | {ratios[0]} | {ratios[1]} | {_fraction(r)} |")
     return "\n".join(lines)
+
+
+def _fraction(row: dict) -> str:
+    """``memory 3.1 % / 4.2 %``: a row's fractions of its ceiling, truncated; ``—`` for none."""
+    if not row.get("ceiling"):
+        return "—"
+    parts = ["—" if v is None else f"{_num(100 * v)} %" for v in (row["fraction_all"], row["fraction_one"])]
+    return f"{row['ceiling']} {parts[0]} / {parts[1]}"
 
 
 def run(areas=None, quick: bool = False, log=None) -> dict:

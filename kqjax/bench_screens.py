@@ -11,7 +11,9 @@ subharmonics, r0 = 5 cm, L0 = 10 m, spacing 5 mm, n x n points for n = 256 and 1
 - wave optics: transmittance samples per second of the free-space channel's defaults
   (:meth:`FreeSpace.wave_optics_samples`: 256², 5 screens, 1.5 km, float32 fields).
 
-Each measurement runs twice, in a fresh process restricted to one CPU with XLA, NumPy and FFT
+The kqjax screens are also set against the memory-bandwidth ceiling measured in the same process
+(:func:`kqjax.benchmarking.memory_ceiling`): a screen is written at least once (its n² values), so
+their effective bandwidth is n² x bytes per value x screens per second. Each measurement runs twice, in a fresh process restricted to one CPU with XLA, NumPy and FFT
 threads 1, and in a fresh process with all CPUs; both ratios are printed. The screens of both
 libraries are checked against the structure function of the algorithm at 4 points. Speed lives
 here, never in a timed test. Usage: ``kqjax-bench-screens [--sizes N ...] [--batch B] [--repeat R]
@@ -28,7 +30,8 @@ import time
 
 import numpy as np
 
-from kqjax.benchmarking import best_of, count, environment, missing_peer, options, start, write_json
+from kqjax.benchmarking import (best_of, count, effective, environment, memory_ceiling, missing_peer, options,
+                                start, write_json)
 
 R0, L0, DELTA = 0.05, 10.0, 5e-3
 TARGET = 2.0  # kqjax / aotools screens per second on one thread
@@ -43,7 +46,7 @@ def _d4(screens) -> float:
     return float(0.5 * (((s[:, :, 4:] - s[:, :, :-4]) ** 2).mean() + ((s[:, 4:, :] - s[:, :-4, :]) ** 2).mean()))
 
 
-def measure(sizes, batch: int, repeat: int, samples: int, log) -> dict:
+def measure(sizes, batch: int, repeat: int, samples: int, log, quick: bool = False) -> dict:
     """Rows of this process (its threads as they are)."""
     import aotools
     import jax
@@ -53,6 +56,8 @@ def measure(sizes, batch: int, repeat: int, samples: int, log) -> dict:
     from kqjax.links.channels import phase_screen as ps
     from kqjax.links.channels.free_space import FreeSpace
 
+    log("  the memory-bandwidth ceiling ...")
+    ceiling = memory_ceiling(repeat, quick)
     rows = []
     for n in sizes:
         b = max(2, batch if n <= 256 else max(2, batch // 8))
@@ -65,7 +70,8 @@ def measure(sizes, batch: int, repeat: int, samples: int, log) -> dict:
             best, _, out = best_of(lambda: jax.block_until_ready(fn(jax.random.key(1))), repeat)
             rows.append({"size": n, "library": f"kqjax {jnp.dtype(dtype).name}", "screens_per_call": b,
                          "screens_per_s": b / best, "compile_s": max(compile_s - best, 0.0), "d4": _d4(out),
-                         "first_finite": bool(np.all(np.isfinite(np.asarray(first))))})
+                         "first_finite": bool(np.all(np.isfinite(np.asarray(first)))),
+                         **effective(b * n * n * jnp.dtype(dtype).itemsize, best, ceiling)})
         a = max(1, b // 4)
         log(f"  aotools {n}^2 x {a} ...")
 
@@ -88,7 +94,7 @@ def measure(sizes, batch: int, repeat: int, samples: int, log) -> dict:
                  "transmittance_mean": float(np.mean(out))})
     from importlib.metadata import version
 
-    return {"rows": rows, "environment": environment(aotools_version=version("aotools"))}
+    return {"rows": rows, "memory_ceiling": ceiling, "environment": environment(aotools_version=version("aotools"))}
 
 
 def _expected_d4(n: int) -> float:
@@ -116,6 +122,7 @@ def _child(threads: str, opts: dict, log) -> dict:
     env = {**os.environ, **(ONE_THREAD if threads == "1" else {})}
     cmd = [sys.executable, "-m", "kqjax.bench_screens", "--worker", threads, "--sizes", *map(str, opts["sizes"]),
            "--batch", str(opts["batch"]), "--repeat", str(opts["repeat"]), "--samples", str(opts["samples"])]
+    cmd += ["--quick"] if opts["quick"] else []
     log(f"{'one thread' if threads == '1' else 'all threads'}:")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     sys.stderr.write(proc.stderr)
@@ -126,7 +133,7 @@ def _child(threads: str, opts: dict, log) -> dict:
 
 def run(args) -> dict:
     """Both thread settings; returns a JSON-able dict (``table`` prints it)."""
-    opts = {k: getattr(args, k) for k in ("sizes", "batch", "repeat", "samples")}
+    opts = {k: getattr(args, k) for k in ("sizes", "batch", "repeat", "samples", "quick")}
     log = getattr(args, "log", None) or (lambda msg: print(msg, file=sys.stderr, flush=True))
     one, every = _child("1", opts, log), _child("all", opts, log)
     for rows, threads in ((one["rows"], 1), (every["rows"], "all")):
@@ -142,6 +149,7 @@ def run(args) -> dict:
     return {"benchmark": "phase screens, kqjax vs aotools; wave-optics transmittance samples",
             "environment": every["environment"], "one_thread_cpus": 1, "repeat": opts["repeat"],
             "r0_m": R0, "outer_scale_m": L0, "spacing_m": DELTA, "target_ratio": TARGET,
+            "memory_ceiling": {"1": one["memory_ceiling"], "all": every["memory_ceiling"]},
             "rows": one["rows"] + every["rows"], "ratios": ratios}
 
 
@@ -153,13 +161,18 @@ def table(result: dict) -> str:
              f"{env['cpu_count']} ({env['cpus_usable']} usable, {env['processor']}) | load {env['load_average']}",
              "",
              f"{'threads':>7} {'size':>5} {'library':<18}{'per call':>9}{'per s':>11}{'compile [s]':>12}"
-             f"{'D(4d)/E[D]':>12}"]
+             f"{'D(4d)/E[D]':>12}{'memory':>9}"]
     for r in result["rows"]:
         rate = r.get("screens_per_s", r.get("samples_per_s"))
         check = f"{r['d4'] / r['d4_expected']:.3f}" if "d4" in r else f"T={r['transmittance_mean']:.3f}"
+        memory = f"{100 * r['fraction_of_memory_ceiling']:.3g}%" if "fraction_of_memory_ceiling" in r else "-"
         lines.append(f"{r['threads']!s:>7} {r['size']:>5} {r['library']:<18}{r['screens_per_call']:>9}{rate:>11.1f}"
-                     f"{r['compile_s']:>12.2f}{check:>12}")
+                     f"{r['compile_s']:>12.2f}{check:>12}{memory:>9}")
     lines.append("")
+    for threads, c in result["memory_ceiling"].items():
+        lines.append(f"memory-bandwidth ceiling, {'one thread' if threads == '1' else 'all threads'}: "
+                     f"{c['kernel']}, {c['elements']:.3g} elements: {c['bytes_per_s']:.3e} bytes/s (memory: the "
+                     f"screens' effective bandwidth, n^2 values written once a screen, as a fraction of it)")
     for k, v in result["ratios"].items():
         mark = "" if not k.startswith("one_thread") else \
             f"  (target >= {result['target_ratio']:g}x: {'met' if v >= result['target_ratio'] else 'NOT met'})"
@@ -177,15 +190,15 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--worker", choices=("1", "all"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    quick = {"sizes": [64, 128], "batch": 8, "samples": 4, "repeat": 1}
-    full = {"sizes": [256, 1024], "batch": 64, "samples": 64, "repeat": 3}
+    quick = {"sizes": [64, 128], "batch": 8, "samples": 4, "repeat": 1, "quick": True}
+    full = {"sizes": [256, 1024], "batch": 64, "samples": 64, "repeat": 3, "quick": False}
     opts = options(args, quick, full)
     if args.worker:
         if args.worker == "1" and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         start()
         out = measure(opts["sizes"], opts["batch"], opts["repeat"], opts["samples"],
-                      lambda msg: print(msg, file=sys.stderr, flush=True))
+                      lambda msg: print(msg, file=sys.stderr, flush=True), opts["quick"])
         print(json.dumps(out))
         return 0
     missing = missing_peer("kqjax-bench-screens", "aotools")

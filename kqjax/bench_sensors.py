@@ -11,6 +11,10 @@ Measured in the same run, on the same machine and (for the deviations) the same 
   samples, ``kqjax.sensors.noise.power_law_noise`` (one batched call) against ``allantools.Noise``
   (one realisation per call, the same algorithm in NumPy), for white, flicker and random-walk FM. The
   Allan deviation of both generators at tau = 4 samples is compared with the power-law model.
+- Memory: the device's memory-bandwidth ceiling, measured in the same run
+  (:func:`kqjax.benchmarking.memory_ceiling`), and each kqjax row's effective bandwidth against it:
+  a statistic reads its record at least once (8 bytes a sample), a noise realisation is written at
+  least once (8 bytes a sample).
 
 Every measurement is repeated ``--repeat`` times and the best time is reported. Speed lives here,
 never in a timed test. Usage: ``kqjax-bench-sensors [--samples N ...] [--noise-samples N]
@@ -26,7 +30,8 @@ import time
 
 import numpy as np
 
-from kqjax.benchmarking import best_of, count, environment, missing_peer, options, start, write_json
+from kqjax.benchmarking import (best_of, count, effective, environment, memory_ceiling, missing_peer, options,
+                                start, write_json)
 
 STATISTICS = ("adev", "oadev", "mdev", "hdev", "tdev")
 NOISES = {0: "white FM", -1: "flicker FM", -2: "random-walk FM"}
@@ -34,7 +39,7 @@ TARGET = 2.0  # kqjax / allantools speed ratio aimed at on CPU
 CHECK_M = 4  # averaging factor at which the generated noise is checked against its model
 
 
-def bench_allan(n: int, repeat: int, seed: int, log) -> list[dict]:
+def bench_allan(n: int, repeat: int, seed: int, ceiling: dict, log) -> list[dict]:
     """One record of ``n`` white-FM samples; every statistic by both libraries."""
     import allantools
     import jax
@@ -64,11 +69,11 @@ def bench_allan(n: int, repeat: int, seed: int, log) -> list[dict]:
         rows.append({"samples": n, "statistic": stat, "taus": int(len(ref[0])), "allantools_s": a_best,
                      "kqjax_s": k_best, "ratio": a_best / k_best, "compile_s": max(first - k_best, 0.0),
                      "max_rel_diff": rel, "same_taus_and_counts": same_taus,
-                     "allantools_times_s": a_times, "kqjax_times_s": k_times})
+                     "allantools_times_s": a_times, "kqjax_times_s": k_times, **effective(8.0 * n, k_best, ceiling)})
     return rows
 
 
-def bench_noise(n: int, realisations: int, repeat: int, seed: int, log) -> list[dict]:
+def bench_noise(n: int, realisations: int, repeat: int, seed: int, ceiling: dict, log) -> list[dict]:
     """Realisations per second of power-law noise, and a check of both generators against the model."""
     import allantools
     import jax
@@ -108,12 +113,13 @@ def bench_noise(n: int, realisations: int, repeat: int, seed: int, log) -> list[
         rows.append({"noise": name, "alpha": alpha, "samples": n, "realisations": realisations,
                      "kqjax_per_s": realisations / k_best, "allantools_per_s": realisations / a_best,
                      "ratio": a_best / k_best, "compile_s": max(first - k_best, 0.0),
-                     "adev_over_model_kqjax": check["kqjax"], "adev_over_model_allantools": check["allantools"]})
+                     "adev_over_model_kqjax": check["kqjax"], "adev_over_model_allantools": check["allantools"],
+                     **effective(8.0 * n * realisations, k_best, ceiling)})
     return rows
 
 
 def run(samples=(10**6, 10**7), noise_samples: int = 2**16, realisations: int = 64, repeat: int = 3,
-        seed: int = 0, log=None) -> dict:
+        seed: int = 0, quick: bool = False, log=None) -> dict:
     """Measure everything; returns a JSON-able dict (``table`` prints it)."""
     import kqjax  # noqa: F401  (enables x64)
 
@@ -122,22 +128,25 @@ def run(samples=(10**6, 10**7), noise_samples: int = 2**16, realisations: int = 
         load_start = [round(v, 2) for v in os.getloadavg()]
     except OSError:  # pragma: no cover
         load_start = [float("nan")] * 3
+    say("measuring the memory-bandwidth ceiling ...")
+    ceiling = memory_ceiling(repeat, quick)
     allan_rows = []
     for n in samples:
-        allan_rows += bench_allan(int(n), repeat, seed, say)
+        allan_rows += bench_allan(int(n), repeat, seed, ceiling, say)
     totals = {}
     for n in samples:
         part = [r for r in allan_rows if r["samples"] == int(n)]
         a, k = sum(r["allantools_s"] for r in part), sum(r["kqjax_s"] for r in part)
         totals[str(int(n))] = {"allantools_s": a, "kqjax_s": k, "ratio": a / k,
-                               "compile_s": sum(r["compile_s"] for r in part)}
-    noise_rows = bench_noise(int(noise_samples), int(realisations), repeat, seed, say)
+                               "compile_s": sum(r["compile_s"] for r in part),
+                               **effective(sum(r["effective_bytes"] for r in part), k, ceiling)}
+    noise_rows = bench_noise(int(noise_samples), int(realisations), repeat, seed, ceiling, say)
     import allantools
 
     env = environment(allantools_version=getattr(allantools, "__version__", "?"), load_average_start=load_start)
     return {"benchmark": "Allan deviations and power-law noise, kqjax vs allantools", "environment": env,
-            "seed": seed, "repeat": repeat, "target_ratio": TARGET, "allan": allan_rows, "allan_totals": totals,
-            "noise": noise_rows}
+            "seed": seed, "repeat": repeat, "target_ratio": TARGET, "memory_ceiling": ceiling, "allan": allan_rows,
+            "allan_totals": totals, "noise": noise_rows}
 
 
 def table(result: dict) -> str:
@@ -152,22 +161,32 @@ def table(result: dict) -> str:
              "",
              "Allan deviations, octave taus, white FM data (ratio = allantools time / kqjax time)",
              f"{'samples':>9} {'statistic':<9}{'taus':>5}{'allantools [s]':>16}{'kqjax [s]':>11}{'ratio':>8}"
-             f"{'compile [s]':>13}{'max rel diff':>14}"]
+             f"{'compile [s]':>13}{'max rel diff':>14}{'memory':>8}"]
     for r in result["allan"]:
         lines.append(f"{r['samples']:>9.3g} {r['statistic']:<9}{r['taus']:>5}{r['allantools_s']:>16.4f}"
-                     f"{r['kqjax_s']:>11.4f}{r['ratio']:>8.2f}{r['compile_s']:>13.2f}{r['max_rel_diff']:>14.1e}")
+                     f"{r['kqjax_s']:>11.4f}{r['ratio']:>8.2f}{r['compile_s']:>13.2f}{r['max_rel_diff']:>14.1e}"
+                     f"{_percent(r)}")
     for n, t in result["allan_totals"].items():
         mark = "met" if t["ratio"] >= result["target_ratio"] else "NOT met"
         lines.append(f"{float(n):>9.3g} {'all five':<9}{'':>5}{t['allantools_s']:>16.4f}{t['kqjax_s']:>11.4f}"
-                     f"{t['ratio']:>8.2f}{t['compile_s']:>13.2f}  (target >= {result['target_ratio']:g}x: {mark})")
+                     f"{t['ratio']:>8.2f}{t['compile_s']:>13.2f}{'':>14}{_percent(t)}  (target >= "
+                     f"{result['target_ratio']:g}x: {mark})")
     lines += ["", "Power-law noise generation (Kasdin-Walter), realisations per second",
               f"{'noise':<15}{'samples':>9}{'kqjax [1/s]':>13}{'allantools [1/s]':>18}{'ratio':>8}{'compile [s]':>13}"
-              f"{'adev/model kqjax':>18}{'allantools':>12}"]
+              f"{'adev/model kqjax':>18}{'allantools':>12}{'memory':>8}"]
     for r in result["noise"]:
         lines.append(f"{r['noise']:<15}{r['samples']:>9}{r['kqjax_per_s']:>13.1f}{r['allantools_per_s']:>18.1f}"
                      f"{r['ratio']:>8.2f}{r['compile_s']:>13.2f}{r['adev_over_model_kqjax']:>18.3f}"
-                     f"{r['adev_over_model_allantools']:>12.3f}")
+                     f"{r['adev_over_model_allantools']:>12.3f}{_percent(r)}")
+    c = result["memory_ceiling"]
+    lines += ["", f"memory: kqjax's effective bandwidth (a statistic reads its record, a realisation is written, "
+                  f"8 bytes a sample, at least once) as a fraction of the memory-bandwidth ceiling measured in this "
+                  f"run ({c['kernel']}, {c['elements']:.3g} elements: {c['bytes_per_s']:.3e} bytes/s)"]
     return "\n".join(lines)
+
+
+def _percent(row: dict) -> str:
+    return f"{100 * row['fraction_of_memory_ceiling']:>7.3g}%"
 
 
 def main(argv=None) -> int:
@@ -190,8 +209,8 @@ def main(argv=None) -> int:
         for v in getattr(args, name) or ():
             if v < 64:
                 ap.error(f"--samples={v}: must be at least 64")
-    quick = {"samples": [2**14, 2**16], "noise_samples": 2**12, "realisations": 8, "repeat": 1}
-    full = {"samples": [10**6, 10**7], "noise_samples": 2**16, "realisations": 64, "repeat": 3}
+    quick = {"samples": [2**14, 2**16], "noise_samples": 2**12, "realisations": 8, "repeat": 1, "quick": True}
+    full = {"samples": [10**6, 10**7], "noise_samples": 2**16, "realisations": 64, "repeat": 3, "quick": False}
     opts = options(args, quick, full)
     result = run(seed=args.seed, log=lambda msg: print(msg, file=sys.stderr, flush=True), **opts)
     print(table(result))

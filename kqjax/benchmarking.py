@@ -63,6 +63,37 @@ def best_of(fn, repeat: int):
     return min(times), times, out
 
 
+def memory_ceiling(repeat: int, quick: bool = False) -> dict:
+    """The default device's memory-bandwidth ceiling in bytes/s: a jitted ``x + 1`` over float64
+    updated in place (read once and written once a call; 2**27 elements on a GPU, 2**25 elsewhere,
+    2**20 with ``quick``), best of ``max(repeat, 3)`` calls, measured in the calling process (so with
+    its threads). Rows set against it give their *effective* bandwidth: the bytes their computation
+    must read or write at least, over their time (NVIDIA, *CUDA C++ Best Practices Guide*,
+    "Effective Bandwidth Calculation"), a lower bound on the traffic they cause."""
+    import jax
+    import jax.numpy as jnp
+
+    size = 2**20 if quick else 2**27 if jax.default_backend() == "gpu" else 2**25
+    step = jax.jit(lambda x: x + 1.0, donate_argnums=0)
+    x = jax.block_until_ready(step(jnp.zeros(size, jnp.float64)))
+    times = []
+    for _ in range(max(repeat, 3)):
+        t0 = time.perf_counter()
+        x = jax.block_until_ready(step(x))
+        times.append(time.perf_counter() - t0)
+    moved = 2 * size * 8
+    return {"kernel": "x + 1, float64, in place", "elements": size, "bytes_per_call": moved,
+            "best_s": min(times), "times_s": times, "bytes_per_s": moved / min(times)}
+
+
+def effective(nbytes: float, seconds: float, ceiling: dict) -> dict:
+    """A row's effective bandwidth: ``nbytes`` moved at least in ``seconds``, and its fraction of
+    the :func:`memory_ceiling` measured in the same run."""
+    rate = nbytes / seconds
+    return {"effective_bytes": nbytes, "effective_bytes_per_s": rate,
+            "fraction_of_memory_ceiling": rate / ceiling["bytes_per_s"]}
+
+
 def environment(**extra) -> dict:
     """Device, versions, CPUs and load of this machine, plus ``extra`` entries."""
     import jax

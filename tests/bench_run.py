@@ -7,11 +7,11 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def quick_bench(tmp_path_factory, command: str):
-    """``COMMAND --quick --json FILE`` in a fresh directory: (stdout, parsed JSON)."""
+def quick_bench(tmp_path_factory, command: str, *args: str):
+    """``COMMAND --quick [ARGS] --json FILE`` in a fresh directory: (stdout, parsed JSON)."""
     tmp = tmp_path_factory.mktemp(command)
     out = tmp / "bench.json"
-    proc = subprocess.run([str(BIN / command), "--quick", "--json", str(out)], cwd=tmp,
+    proc = subprocess.run([str(BIN / command), "--quick", *args, "--json", str(out)], cwd=tmp,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout, json.loads(out.read_text())

@@ -29,7 +29,30 @@ def test_sensor_rows_and_markdown_table():
                               "jax_version": "0", "numpy_version": "0"}}
     table = bench_all.markdown(result).splitlines()
     assert table[2].startswith("| area | row |") and len(table) == 4 + 2
-    assert "| sensors | Allan family (5 statistics), 1e+06 samples | s | 0.100 | 0.100 | allantools | 2.50× | 2.50× |" in table
+    assert ("| sensors | Allan family (5 statistics), 1e+06 samples | s | 0.100 | 0.100 | allantools | 2.50× | 2.50× "
+            "| — |") in table
+
+
+def test_rows_carry_their_fraction_of_the_device_s_ceiling():
+    """The event row against the random-bit ceiling, the sensors' rows against the memory ceiling,
+    each at both thread counts; the table truncates the percentages."""
+    def links(fraction):
+        return {"rows": {"kqjax event": {"pulses_per_s": 4.0}, "numpy event": {"pulses_per_s": 1.0}},
+                "event_words": {"fraction_of_ceiling": fraction}}
+
+    def sensors(fraction):
+        return {"allan_totals": {"1000000": {"kqjax_s": 0.1, "ratio": 2.5, "fraction_of_memory_ceiling": fraction}},
+                "noise": [{"noise": "white FM", "samples": 65536, "kqjax_per_s": 100.0, "ratio": 3.0}]}
+
+    rows = bench_all.combine({"links": {"all": links(0.5089), "one": links(0.25)},
+                              "sensors": {"all": sensors(0.0319), "one": sensors(0.0421)}})
+    by = {r["row"]: r for r in rows}
+    event, allan = by["kqjax event"], by["Allan family (5 statistics), 1e+06 samples"]
+    assert (event["ceiling"], event["fraction_all"], event["fraction_one"]) == ("random bits", 0.5089, 0.25)
+    assert (allan["ceiling"], allan["fraction_all"], allan["fraction_one"]) == ("memory", 0.0319, 0.0421)
+    assert by["white FM noise, 65536 samples"]["ceiling"] is None
+    assert bench_all._fraction(event) == "random bits 50.8 % / 25.0 %"
+    assert bench_all._fraction(allan) == "memory 3.19 % / 4.21 %"
 
 
 def test_an_area_may_give_its_own_summary():

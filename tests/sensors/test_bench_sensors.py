@@ -57,3 +57,23 @@ def test_noise_generators_match_the_power_law_model(quick):
         assert row["kqjax_per_s"] > 0 and row["allantools_per_s"] > 0
         for who in ("kqjax", "allantools"):
             assert abs(row[f"adev_over_model_{who}"] - 1) < 0.1, row
+
+
+def test_rows_give_their_effective_bandwidth_against_the_memory_ceiling(quick):
+    """The ceiling is measured in the run, and each row's fraction is its bytes (8 a sample, once a
+    statistic or realisation) over its time, over the ceiling."""
+    stdout, result = quick
+    c = result["memory_ceiling"]
+    assert c["bytes_per_call"] == 16 * c["elements"] and c["bytes_per_s"] == c["bytes_per_call"] / c["best_s"]
+    for row in result["allan"]:
+        assert row["effective_bytes"] == 8 * row["samples"]
+        assert row["fraction_of_memory_ceiling"] == pytest.approx(
+            row["effective_bytes"] / row["kqjax_s"] / c["bytes_per_s"], rel=1e-12)
+    for n, t in result["allan_totals"].items():
+        assert t["effective_bytes"] == 5 * 8 * int(n)
+    for row in result["noise"]:
+        assert row["effective_bytes"] == 8 * row["samples"] * row["realisations"]
+        assert 0 < row["fraction_of_memory_ceiling"] == pytest.approx(
+            row["effective_bytes_per_s"] / c["bytes_per_s"], rel=1e-12)
+    assert "memory-bandwidth ceiling" in stdout
+

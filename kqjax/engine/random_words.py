@@ -75,6 +75,17 @@ def categorical(x, probs, width: int):
     return _count(x, lambda i: x >= c[..., i], c.shape[-1])
 
 
+def by_class(values, k):
+    """``values[k]`` for a few classes ``values`` [K] and class indices ``k`` [...], as a chain of
+    selects: each class's value is then loop-invariant in the per-pulse kernel and computed once,
+    where a gather would make XLA compute the indexed value (a threshold's logarithms, floors and
+    conversions) again for every pulse."""
+    out = jnp.broadcast_to(values[0], jnp.shape(k))
+    for i in range(1, values.shape[0]):
+        out = jnp.where(k == i, values[i], out)
+    return out
+
+
 def inverse_survival(word, tail):
     """Number of k = 1..K with ``word`` < floor(S_k 2^64), for the survival function
     S_k = P(X >= k) [..., K] of a count X (non-increasing in k): X from one 64-bit word by

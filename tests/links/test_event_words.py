@@ -66,6 +66,15 @@ def test_words_and_bit_fields():
     assert [int(v) for v in rw.field(w, 60, 3)] == [7, 0, 0]
 
 
+def test_by_class_indexes_like_a_gather():
+    """``by_class(values, k)`` is ``values[k]`` (uint64 thresholds up to 2^64 - 1, any shape of k)."""
+    values = jnp.asarray([0, 2**63 + 7, 2**64 - 1, 5], jnp.uint64)
+    k = jnp.asarray([[3, 0, 1], [2, 2, 1]], jnp.int32)
+    got = rw.by_class(values, k)
+    assert got.dtype == jnp.uint64 and got.shape == (2, 3)
+    assert np.array_equal(np.asarray(got), np.asarray(values)[np.asarray(k)])
+
+
 def test_click_threshold_resolves_long_fibre_probabilities():
     """Click probabilities of a long fibre (1e-9), of dark counts alone (1e-7) and of 1e-12: the
     Bernoulli of a 64-bit word is true with probability T / 2^64 within 2^-64 below P (relative

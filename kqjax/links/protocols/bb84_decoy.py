@@ -227,8 +227,10 @@ class DecoyBB84(Protocol):
         else:
             basis = jnp.where(z_a == z_b, 0, 1).astype(jnp.int32)
         right, wrong = detector.split(source.intensities() * eta["channel"])
-        click_c = random_words.field(word_c, 1, 63) < detector.click_threshold(right, dark, avail, 63)[k]
-        click_w = random_words.field(word_w, 0, 64) < detector.click_threshold(wrong, dark, avail, 64)[k]
+        t_c = random_words.by_class(detector.click_threshold(right, dark, avail, 63), k)
+        t_w = random_words.by_class(detector.click_threshold(wrong, dark, avail, 64), k)
+        click_c = random_words.field(word_c, 1, 63) < t_c
+        click_w = random_words.field(word_w, 0, 64) < t_w
         coin = random_words.field(word_c, 0, 1) == 1
         outcome = jnp.where(click_c & click_w, jnp.where(coin, 1, 0),
                             jnp.where(click_c, 0, jnp.where(click_w, 1, 2)))

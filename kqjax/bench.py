@@ -12,7 +12,8 @@ same model, all in the same run on the same machine:
 - NumPy event: pulse by pulse, vectorised NumPy, the same per-pulse physics and the same random
   words as ``DecoyBB84.sample_events`` (five 32-bit words per pulse: a 32-bit word for the
   intensity class and bases, a 64-bit word per detector, compared with the same integer
-  thresholds; ``Generator.integers`` of ``default_rng``).
+  thresholds; ``Generator.integers`` of ``default_rng``), drawn once per chunk of pulses for all
+  the sweep points, as kqjax draws a block's words once for all points.
 
 The count-level sampler is also timed alone against its peer on the same draws (:func:`bench_sampler`):
 the detection multinomials of one chunk of the count rows (per block and point, the pulses of each
@@ -22,9 +23,11 @@ physics, the per-block bookkeeping) and of the NumPy peer's own.
 
 The event row is also set against the device's random-bit ceiling, measured in the same run:
 the throughput of ``jax.random.bits`` alone (threefry2x32, uint32 and uint64 words, in blocks of
-2^18 32-bit words, ``workers`` calls in flight, :func:`bits_ceiling`). The
-fraction of the ceiling is pulses/s x words per pulse / ceiling words/s, the words per pulse
-counted from the ``random_bits`` calls of the traced ``sample_events``.
+2^18 32-bit words, ``workers`` calls in flight, :func:`bits_ceiling`). The sweep points share a
+block's random words (common random numbers: the engine draws them once for all points), so the
+event level draws pulses/s x words per pulse / points words a second, the words per pulse
+counted from the ``random_bits`` calls of the traced ``sample_events``; the fraction of the
+ceiling is that over the ceiling's words/s.
 
 kqjax is timed through its own engine path (``make_step`` + ``driver.accumulate``, the loop that
 ``simulate`` runs) after a warm-up call, so compilation is excluded from the throughput and
@@ -201,7 +204,8 @@ def _threshold(p, width: int) -> np.ndarray:
 
 def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) -> np.ndarray:
     """Event-level NumPy reference: every pulse drawn, as ``DecoyBB84.sample_events`` does, from
-    the same five 32-bit random words per pulse.
+    the same five 32-bit random words per pulse, shared by the sweep points as kqjax shares a
+    block's words (common random numbers: each chunk's words are drawn once for all points).
 
     Per pulse: one 32-bit word inverted over the 12 cells (intensity class, Alice's basis, Bob's
     basis); per detector a 64-bit word below the integer threshold of its click probability
@@ -215,29 +219,30 @@ def numpy_event(params: dict, pulses: int, seed: int = 0, chunk: int = 2**18) ->
     width = 21 if finite else 12
     rng = np.random.default_rng(seed)
     g = params["eta"].shape[0]
-    total = np.zeros((g, width), np.int64)
-    for i in range(g):
-        inten = params["intensities"][i]
+    points = []
+    for i in range(g):  # thresholds of every point
         eta, eff, e_d = params["eta"][i], params["efficiency"][i], params["misalignment"][i]
         dark, avail, p_z = params["dark"][i], params["avail"][i], params["p_z"][i]
         z = np.array([p_z, 1.0 - p_z])
         joint = (params["class_p"][i][:, None, None] * z[None, :, None] * z[None, None, :]).reshape(-1)
         cum = np.cumsum(joint)
-        cells = _threshold(cum[:-1] / cum[-1], 32)
-        m = inten * (eta * eff)
-        t_c = _threshold(-avail * np.expm1(np.log1p(-dark) - (1.0 - e_d) * m), 63)
-        t_w = _threshold(-avail * np.expm1(np.log1p(-dark) - e_d * m), 64)
-        left = int(pulses)
-        while left > 0:
-            n = min(chunk, left)
-            left -= n
-            setting_word = rng.integers(0, 2**32, size=n, dtype=np.uint32).astype(np.uint64)
-            word_c, word_w = rng.integers(0, 2**64, size=(2, n), dtype=np.uint64)
+        m = params["intensities"][i] * (eta * eff)
+        points.append((_threshold(cum[:-1] / cum[-1], 32),
+                       _threshold(-avail * np.expm1(np.log1p(-dark) - (1.0 - e_d) * m), 63),
+                       _threshold(-avail * np.expm1(np.log1p(-dark) - e_d * m), 64)))
+    total = np.zeros((g, width), np.int64)
+    left = int(pulses)
+    while left > 0:
+        n = min(chunk, left)
+        left -= n
+        setting_word = rng.integers(0, 2**32, size=n, dtype=np.uint32).astype(np.uint64)
+        word_c, word_w = rng.integers(0, 2**64, size=(2, n), dtype=np.uint64)
+        coin = (word_c & np.uint64(1)) == 1
+        for i, (cells, t_c, t_w) in enumerate(points):
             cell = np.searchsorted(cells, setting_word, side="right")  # number of C_i <= word
             k, z_a, z_b = cell // 4, cell % 4 < 2, cell % 2 == 0
             click_c = (word_c >> np.uint64(1)) < t_c[k]
             click_w = word_w < t_w[k]
-            coin = (word_c & np.uint64(1)) == 1
             outcome = np.where(click_c & click_w, np.where(coin, 1, 0),
                                np.where(click_c, 0, np.where(click_w, 1, 2)))
             if finite:
@@ -449,8 +454,9 @@ def table(result: dict) -> str:
         lines.append(f"random-bit ceiling: jax.random.bits ({c['prng']}, blocks of 2^{c['block'].bit_length() - 1} "
                      f"32-bit words, {c['workers']} in flight) uint32 {c['uint32_words_per_s']:.3e}, uint64 "
                      f"{c['uint64_words_per_s']:.3e} 32-bit words/s; "
-                     f"kqjax event {e['words_per_pulse']:g} words/pulse x {rate:.3e} pulses/s = "
-                     f"{e['words_per_s']:.3e} words/s = {100 * e['fraction_of_ceiling']:.3g} % of it")
+                     f"kqjax event {e['words_per_pulse']:g} words/pulse x {rate:.3e} pulses/s / "
+                     f"{e['points_sharing_words']} points sharing them = {e['words_per_s']:.3e} words/s = "
+                     f"{100 * e['fraction_of_ceiling']:.3g} % of it")
     if "sampler" in result:
         m = result["sampler"]
         lines.append(f"count-level sampler alone (the count rows' detection draws of one chunk, {m['draws_per_call']:.4g} "
@@ -521,8 +527,9 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
     say("measuring the random-bit ceiling ...")
     ceiling = bits_ceiling(repeat, workers=workers)
     words = words_per_pulse(link)
-    event_words = {"words_per_pulse": words, "words_per_s": rate["kqjax event"] * words,
-                   "fraction_of_ceiling": rate["kqjax event"] * words / ceiling["words_per_s"]}
+    drawn = rate["kqjax event"] * words / points  # the points share each block's words
+    event_words = {"words_per_pulse": words, "points_sharing_words": points, "words_per_s": drawn,
+                   "fraction_of_ceiling": drawn / ceiling["words_per_s"]}
     return {
         "benchmark": "decoy-BB84 fiber link Monte Carlo",
         "environment": environment(),

@@ -16,8 +16,10 @@ try:
     _jax.config.update("jax_enable_x64", True)
 
     from kqjax.engine import compile_cache as _compile_cache
+    from kqjax.engine import host_memory as _host_memory
 
     _compile_cache.enable()  # compiled programs kept on disk between runs (KQJAX_CACHE_DIR)
+    _host_memory.keep_freed_memory()  # a step's buffers reused, not faulted in every step
 
     __version__ = "0.1.0"
 

@@ -13,7 +13,9 @@ subharmonics, r0 = 5 cm, L0 = 10 m, spacing 5 mm, n x n points for n = 256 and 1
 
 The kqjax screens are also set against the memory-bandwidth ceiling measured in the same process
 (:func:`kqjax.benchmarking.memory_ceiling`): a screen is written at least once (its n² values), so
-their effective bandwidth is n² x bytes per value x screens per second. Each measurement runs twice, in a fresh process restricted to one CPU with XLA, NumPy and FFT
+their effective bandwidth is n² x bytes per value x screens per second.
+
+Each measurement runs twice, in a fresh process restricted to one CPU with XLA, NumPy and FFT
 threads 1, and in a fresh process with all CPUs; both ratios are printed. The screens of both
 libraries are checked against the structure function of the algorithm at 4 points. Speed lives
 here, never in a timed test. Usage: ``kqjax-bench-screens [--sizes N ...] [--batch B] [--repeat R]
@@ -30,8 +32,8 @@ import time
 
 import numpy as np
 
-from kqjax.benchmarking import (best_of, count, effective, environment, memory_ceiling, missing_peer, options,
-                                start, write_json)
+from kqjax.benchmarking import (best_of, count, effective, environment, memory_ceiling, memory_percent,
+                                missing_peer, options, start, write_json)
 
 R0, L0, DELTA = 0.05, 10.0, 5e-3
 TARGET = 2.0  # kqjax / aotools screens per second on one thread
@@ -165,9 +167,8 @@ def table(result: dict) -> str:
     for r in result["rows"]:
         rate = r.get("screens_per_s", r.get("samples_per_s"))
         check = f"{r['d4'] / r['d4_expected']:.3f}" if "d4" in r else f"T={r['transmittance_mean']:.3f}"
-        memory = f"{100 * r['fraction_of_memory_ceiling']:.3g}%" if "fraction_of_memory_ceiling" in r else "-"
         lines.append(f"{r['threads']!s:>7} {r['size']:>5} {r['library']:<18}{r['screens_per_call']:>9}{rate:>11.1f}"
-                     f"{r['compile_s']:>12.2f}{check:>12}{memory:>9}")
+                     f"{r['compile_s']:>12.2f}{check:>12}{memory_percent(r):>9}")
     lines.append("")
     for threads, c in result["memory_ceiling"].items():
         lines.append(f"memory-bandwidth ceiling, {'one thread' if threads == '1' else 'all threads'}: "

@@ -30,8 +30,8 @@ import time
 
 import numpy as np
 
-from kqjax.benchmarking import (best_of, count, effective, environment, memory_ceiling, missing_peer, options,
-                                start, write_json)
+from kqjax.benchmarking import (best_of, count, effective, environment, memory_ceiling, memory_percent,
+                                missing_peer, options, start, write_json)
 
 STATISTICS = ("adev", "oadev", "mdev", "hdev", "tdev")
 NOISES = {0: "white FM", -1: "flicker FM", -2: "random-walk FM"}
@@ -165,11 +165,11 @@ def table(result: dict) -> str:
     for r in result["allan"]:
         lines.append(f"{r['samples']:>9.3g} {r['statistic']:<9}{r['taus']:>5}{r['allantools_s']:>16.4f}"
                      f"{r['kqjax_s']:>11.4f}{r['ratio']:>8.2f}{r['compile_s']:>13.2f}{r['max_rel_diff']:>14.1e}"
-                     f"{_percent(r)}")
+                     f"{memory_percent(r):>8}")
     for n, t in result["allan_totals"].items():
         mark = "met" if t["ratio"] >= result["target_ratio"] else "NOT met"
         lines.append(f"{float(n):>9.3g} {'all five':<9}{'':>5}{t['allantools_s']:>16.4f}{t['kqjax_s']:>11.4f}"
-                     f"{t['ratio']:>8.2f}{t['compile_s']:>13.2f}{'':>14}{_percent(t)}  (target >= "
+                     f"{t['ratio']:>8.2f}{t['compile_s']:>13.2f}{'':>14}{memory_percent(t):>8}  (target >= "
                      f"{result['target_ratio']:g}x: {mark})")
     lines += ["", "Power-law noise generation (Kasdin-Walter), realisations per second",
               f"{'noise':<15}{'samples':>9}{'kqjax [1/s]':>13}{'allantools [1/s]':>18}{'ratio':>8}{'compile [s]':>13}"
@@ -177,16 +177,13 @@ def table(result: dict) -> str:
     for r in result["noise"]:
         lines.append(f"{r['noise']:<15}{r['samples']:>9}{r['kqjax_per_s']:>13.1f}{r['allantools_per_s']:>18.1f}"
                      f"{r['ratio']:>8.2f}{r['compile_s']:>13.2f}{r['adev_over_model_kqjax']:>18.3f}"
-                     f"{r['adev_over_model_allantools']:>12.3f}{_percent(r)}")
+                     f"{r['adev_over_model_allantools']:>12.3f}{memory_percent(r):>8}")
     c = result["memory_ceiling"]
     lines += ["", f"memory: kqjax's effective bandwidth (a statistic reads its record, a realisation is written, "
                   f"8 bytes a sample, at least once) as a fraction of the memory-bandwidth ceiling measured in this "
                   f"run ({c['kernel']}, {c['elements']:.3g} elements: {c['bytes_per_s']:.3e} bytes/s)"]
     return "\n".join(lines)
 
-
-def _percent(row: dict) -> str:
-    return f"{100 * row['fraction_of_memory_ceiling']:>7.3g}%"
 
 
 def main(argv=None) -> int:

@@ -94,6 +94,13 @@ def effective(nbytes: float, seconds: float, ceiling: dict) -> dict:
             "fraction_of_memory_ceiling": rate / ceiling["bytes_per_s"]}
 
 
+def memory_percent(row: dict) -> str:
+    """A row's fraction of the memory ceiling (:func:`effective`) in per cent, for a table; ``-``
+    for a row not set against it."""
+    f = row.get("fraction_of_memory_ceiling")
+    return "-" if f is None else f"{100 * f:.3g}%"
+
+
 def environment(**extra) -> dict:
     """Device, versions, CPUs and load of this machine, plus ``extra`` entries."""
     import jax

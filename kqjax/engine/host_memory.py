@@ -5,11 +5,12 @@ XLA on a CPU allocates a step's work arrays (megabytes to hundreds of megabytes:
 words, its per-block counts) with ``malloc`` at every execution and frees them at its end. glibc
 serves such sizes with ``mmap`` and returns them to the system on ``free`` (above its ``mmap`` and
 trim thresholds), so every step pays the kernel's page faults and zeroing for all of them again:
-up to a third of a step's time here (SNS TF-QKD's count step, the event level). Raising both
-thresholds (``mallopt``: ``M_MMAP_THRESHOLD`` to 1 GiB, ``M_TRIM_THRESHOLD`` to 2 GiB) makes
-glibc serve them from its heap and keep them for the next step; the peak resident memory is the
-same, the memory is kept rather than given back between steps. Linux with glibc only (elsewhere,
-and with ``KQJAX_KEEP_FREED_MEMORY=0``, nothing changes).
+a quarter to a third of a step's time here (SNS TF-QKD's count step, the event level). Raising
+both thresholds (``mallopt``: ``M_MMAP_THRESHOLD`` to 1 GiB, ``M_TRIM_THRESHOLD`` to 2 GiB) makes
+glibc serve them from its heap and keep them for the next step: freed memory is kept rather than
+given back between steps, which adds a little to the peak resident memory (43-67 MiB in the runs
+of docs/scaling.md). Linux with glibc only (elsewhere, and with ``KQJAX_KEEP_FREED_MEMORY=0``,
+nothing changes).
 """
 from __future__ import annotations
 

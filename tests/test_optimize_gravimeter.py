@@ -1,6 +1,5 @@
 """experiment=optimize_gravimeter_T: optax's optimal interrogation time T against a dense grid search."""
 import dataclasses
-import time
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +11,6 @@ from kqjax.config.errors import ConfigError
 
 
 def test_optimum_T_matches_grid_search(tmp_path):
-    start = time.perf_counter()
     ds = kqjax.run(["experiment=optimize_gravimeter_T"], output_dir=tmp_path)
     assert (tmp_path / "results.nc").exists() and (tmp_path / "optimum.png").exists()
     from kqjax.sensors.interferometer import AtomAccelerometer
@@ -35,7 +33,6 @@ def test_optimum_T_matches_grid_search(tmp_path):
         assert n >= noise[i] * (1 - 1e-6)
         assert t == pytest.approx(float(grid[i]), rel=0.05)
         assert float(dataclasses.replace(s, pulse_separation_s=t).design_sensitivity()) == pytest.approx(n, rel=1e-9)
-    assert time.perf_counter() - start < 20
 
 
 def test_design_model_limits():

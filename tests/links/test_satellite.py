@@ -77,4 +77,6 @@ def test_uplink_loses_more_than_downlink():
     t = down.half_window_s()
     assert float(up.loss_db(t)) > float(down.loss_db(t)) + 10.0
     r0 = float(down.fried_parameter_m(t))
+    # r0 ~ (k^2 sec(zeta) int Cn^2)^(-3/5): lambda^(6/5) and sin(elevation)^(3/5) from 5 cm at zenith,
+    # 500 nm (Fried 1966; Andrews & Phillips, 2nd ed., ch. 12)
     assert np.isclose(r0, 0.05 * (785 / 500) ** 1.2 * np.sin(np.radians(70)) ** 0.6, rtol=1e-9)

@@ -56,7 +56,10 @@ def test_single_photon_yield_and_error():
 
 
 def test_dead_time_and_afterpulse_mean_field():
-    """Non-paralysable dead time: availability 1/(1 + f tau R); afterpulses add p_ap R to p_d."""
+    """Non-paralysable dead time: with n = f R clicks per second a detector is live a fraction
+    1/(1 + n tau) of the time (G. F. Knoll, *Radiation Detection and Measurement*, 4th ed., Wiley 2010,
+    sec. 4.VII, m = n / (1 + n tau)); afterpulses add p_ap R to p_d (to first order, one afterpulse
+    probability per click)."""
     d = det(dark_count_prob=1e-6, afterpulse_prob=0.05, dead_time_ns=100.0)
     dark, avail = d.effective(0.1, 1e8)
     assert np.isclose(float(dark), 1e-6 + 0.005) and np.isclose(float(avail), 1 / (1 + 10 * 0.1))

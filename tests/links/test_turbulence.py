@@ -307,8 +307,15 @@ def test_gamma_gamma_fading_over_a_channel():
     assert ch.random and np.isclose(float(ch.transmittance()), eta_det, rtol=1e-10)
     eta = np.asarray(ch.sample(jax.random.key(11), 0.0, (N,)))
     assert abs(eta.mean() - eta_det) < 5 * eta.std() / np.sqrt(N)
-    # near the cap (no extra loss, short link): E[min(eta, 1)] < eta_det, quadrature vs sampling
+    # near the cap (no extra loss, short link): E[min(eta, 1)] < eta_det. Reference: the density
+    # integrated on a fine grid of ln x (0.665827 here; NumPy's gamma variates give 0.665836 +- 4e-5).
     near = FreeSpace(length_km=0.2, fading=GammaGamma(alpha=4.0, beta=2.0))
+    eta0 = float(jnp.exp(near.log_transmittance()))
+    y = np.linspace(-40.0, 6.0, 20001)
+    capped = np.trapezoid(np.asarray(GammaGamma(alpha=4.0, beta=2.0).pdf(np.exp(y))) * np.exp(y)
+                          * np.minimum(eta0 * np.exp(y), 1.0), y)
     e = np.asarray(near.sample(jax.random.key(12), 0.0, (N,)))
-    assert e.max() <= 1.0 and float(near.transmittance()) < float(jnp.exp(near.log_transmittance()))
-    assert abs(e.mean() - float(near.transmittance())) < 5 * e.std() / np.sqrt(N) + 2e-3
+    assert e.max() <= 1.0 and float(near.transmittance()) < eta0
+    assert abs(e.mean() - capped) < 5 * e.std() / np.sqrt(N)
+    # the product Laguerre rule does not put the cap on a node boundary (gamma_gamma.py): 1.1e-3 here
+    assert abs(float(near.transmittance()) - capped) < 1.5e-3

@@ -45,18 +45,25 @@ def test_allan_deviations_agree_with_allantools(quick):
 
 
 def test_noise_generators_match_the_power_law_model(quick):
-    """Both generators' Allan deviation at tau = 4 samples, pooled over 8 realisations of 4096 samples,
-    is that of the power-law model (NIST SP 1065) within 5 standard errors plus the model's known
-    omissions. The pooled estimate has 7400 (random-walk FM) to 10000 (white FM) equivalent degrees of
-    freedom (Greenhall), so 5 standard errors are at most 4.1 % in deviation; the model leaves out the
-    discretisation terms at m = 4 of flicker FM (about 1.2 / m^2 in variance, +3.7 % in deviation) and
-    random-walk FM (1 / (2 m^2), +1.6 %), see kqjax.sensors.noise.power_law_avar. 10 % covers both."""
+    """Both generators' Allan deviation at tau = m = 4 samples, pooled over the realisations, is that
+    of the power-law model (NIST SP 1065) with the discretisation terms the model leaves out
+    (kqjax.sensors.noise.power_law_avar: variance x (1 + c / m^2), c about 1.2 for flicker FM and 1/2
+    for random-walk FM), within 5 standard errors: 1 / sqrt(2 EDF) relative, with Greenhall's
+    equivalent degrees of freedom of one record times the realisations (7500 to 10000 here: 3.5 to
+    4.1 %)."""
+    from allantools import edf_greenhall
+
+    from kqjax.bench_sensors import CHECK_M
+
     _, result = quick
     assert [r["alpha"] for r in result["noise"]] == [0, -1, -2]
     for row in result["noise"]:
         assert row["kqjax_per_s"] > 0 and row["allantools_per_s"] > 0
+        expected = (1 + {0: 0.0, -1: 1.2, -2: 0.5}[row["alpha"]] / CHECK_M**2) ** 0.5
+        edf = row["realisations"] * edf_greenhall(alpha=row["alpha"], d=2, m=CHECK_M, N=row["samples"],
+                                                  overlapping=True, modified=False)
         for who in ("kqjax", "allantools"):
-            assert abs(row[f"adev_over_model_{who}"] - 1) < 0.1, row
+            assert abs(row[f"adev_over_model_{who}"] / expected - 1) < 5 / (2 * edf) ** 0.5, row
 
 
 def test_rows_give_their_effective_bandwidth_against_the_memory_ceiling(quick):

@@ -166,6 +166,15 @@ def conf_dir() -> Path:
     raise FileNotFoundError(f"kqjax configs not found next to {here}")
 
 
+def data_file(path) -> Path:
+    """``path`` as given, or, when no such file exists, relative to the shipped configs
+    (``data/cn2_hv57.csv`` names ``<conf_dir>/data/cn2_hv57.csv`` from any working directory)."""
+    path = Path(path)
+    if not path.is_file() and not path.is_absolute() and (conf_dir() / path).is_file():
+        return conf_dir() / path
+    return path
+
+
 def preset(group: str, name: str, kind: str | None = None) -> Any:
     """The component of config file ``<conf_dir>/<group>/<name>.yaml``, read with PyYAML (no Hydra).
 

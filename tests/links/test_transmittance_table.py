@@ -35,6 +35,21 @@ def test_reads_loss_or_transmittance_and_interpolates_in_db(tmp_path):
     assert np.allclose(t["log_eta"], [np.log(0.5), DOWN])
 
 
+def test_a_relative_path_is_also_looked_up_in_the_shipped_configs(tmp_path, monkeypatch):
+    """From any working directory, data/... names a table shipped in kqjax's conf/; a file of that
+    name in the working directory comes first; a missing one is refused."""
+    from kqjax.engine.params import conf_dir
+
+    monkeypatch.chdir(tmp_path)
+    shipped = read_table("data/satquma_fs_loss_xi0.csv")
+    assert np.array_equal(shipped["time_s"], read_table(conf_dir() / "data" / "satquma_fs_loss_xi0.csv")["time_s"])
+    (tmp_path / "data").mkdir()
+    write(tmp_path / "data", "time_s,loss_db\n0,30\n1,20\n", "satquma_fs_loss_xi0.csv")
+    assert len(read_table("data/satquma_fs_loss_xi0.csv")["time_s"]) == 2
+    with pytest.raises(TableError, match="no such file"):
+        read_table("data/none.csv")
+
+
 @pytest.mark.parametrize("text,why", [
     ("time_s,transmittance\n0,0.1\n2,0.2\n2,0.3\n", "line 4: time_s=2 must be > 2"),
     ("time_s,transmittance\n0,0.1\n1,1.5\n", "line 3: transmittance=1.5 must be in [0, 1]"),

@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
-from kqjax.engine.params import component, conf_dir, param
+from kqjax.engine.params import component, data_file, param
 
 HV57_CN2_GROUND = 1.7e-14
 """A of the HV5/7 profile (m^-2/3)."""
@@ -129,9 +128,7 @@ def read_cn2_table(path) -> dict:
     """``{"height_m": [N], "log_cn2": [N]}`` from a CSV with the columns ``height_m`` (increasing,
     >= 0) and ``cn2`` (> 0, m^-2/3); '#' lines are comments. A relative path is also looked up in
     kqjax's conf/ (``data/cn2_hv57.csv``)."""
-    path = Path(path)
-    if not path.is_file() and (conf_dir() / path).is_file():
-        path = conf_dir() / path
+    path = data_file(path)
     if not path.is_file():
         raise Cn2TableError("no such file")
     with path.open(newline="") as f:

@@ -13,12 +13,11 @@ comes from the low-precision solar coordinates of the Astronomical Almanac (abou
 from __future__ import annotations
 
 import datetime as _dt
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
-from kqjax.engine.params import component, conf_dir, param
+from kqjax.engine.params import component, data_file, param
 from kqjax.links.channels.satellite import PassLink
 
 WGS84_A = 6378137.0
@@ -36,9 +35,7 @@ class PassError(ValueError):
 
 def read_tle(path) -> tuple[str, str]:
     """(line 1, line 2) of the first element set in ``path`` (an optional name line before them)."""
-    path = Path(path)
-    if not path.is_file() and (conf_dir() / path).is_file():  # a TLE shipped with kqjax's configs
-        path = conf_dir() / path
+    path = data_file(path)  # or a TLE shipped with kqjax's configs
     if not path.is_file():
         raise PassError("tle", "no such file")
     lines = [ln.rstrip() for ln in path.read_text().splitlines() if ln.strip()]

@@ -11,12 +11,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
-from kqjax.engine.params import component, param, part
+from kqjax.engine.params import component, data_file, param, part
 from kqjax.links.base import Channel, Factor, db_to_nepers
 
 DOWN = -1.0e4
@@ -28,8 +27,9 @@ class TableError(ValueError):
 
 
 def read_table(path) -> dict:
-    """``{"time_s": [T], "log_eta": [T]}`` from the CSV at ``path``; TableError names the line."""
-    path = Path(path)
+    """``{"time_s": [T], "log_eta": [T]}`` from the CSV at ``path`` (a relative path is also looked
+    up in kqjax's conf/: ``data/satquma_fs_loss_xi0.csv``); TableError names the line."""
+    path = data_file(path)
     if not path.is_file():
         raise TableError("no such file")
     with path.open(newline="") as f:

@@ -206,6 +206,22 @@ def test_sensor_presets_are_the_configs():
     assert conf_dir is params.conf_dir  # compose re-exports the engine's
 
 
+def test_field_tables_of_the_docs_state_the_bounds():
+    """docs/sensors.md lists every field of every sensor kind with the bounds that the checks apply
+    (the ``allowed`` column says what ``Spec.allowed`` says, without its 'a number')."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sensors.md").read_text()
+    for kind, cls in params.registry("sensor").items():
+        block = text.split(f"**`{kind}`**", 1)[1].split("\n\n", 2)[1]
+        rows = dict(re.findall(r"^\| `(\w+)` \|[^|]*\|[^|]*\| ([^|]*?) \|", block, re.M))
+        assert set(rows) == set(params.specs(cls)), kind
+        for name, spec in params.specs(cls).items():
+            if spec.choices is None and not spec.text:
+                stated = spec.allowed().removeprefix("a number").strip() or "any"
+                assert rows[name] == (f"in {stated}" if stated[0] in "[(" else stated), (kind, name)
+
+
 def test_preset_errors_name_the_choices(tmp_path, monkeypatch):
     """Unknown names, a file of another kind, unknown fields and non-numbers are refused with one line."""
     with pytest.raises(ValueError, match=r"^clock preset 'hydrogen_maser' is unknown: choose one of "

@@ -100,8 +100,24 @@ def expand_multirun(overrides) -> list[list[str]]:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except Exception as err:
         raise translate(err, overrides, DEFAULT_CONFIG) from None
-    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    try:
+        batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    except ValueError as err:  # e.g. range(0,10,0): name the sweep that Hydra could not expand
+        bad = next((o for o in parsed if o.is_sweep_override() and _expands_badly(o)), None)
+        if bad is None:
+            raise ConfigError("override", message=f"cannot expand the sweeps {' '.join(overrides)}: {err}") from None
+        key = bad.get_key_element().lstrip("+~")
+        raise ConfigError(key, bad.get_value_string(),
+                          message=f"{key}={bad.get_value_string()}: {err}") from None
     return [list(job) for batch in batches for job in batch]
+
+
+def _expands_badly(override) -> bool:
+    try:
+        list(override.sweep_string_iterator())
+    except ValueError:
+        return True
+    return False
 
 
 def check_group_lists(overrides) -> None:

@@ -14,6 +14,8 @@ import re
 
 import numpy as np
 
+MAX_VALUES = 10**6
+"""Values of one swept field at most."""
 _RANGE = re.compile(r"^\s*(linspace|logspace|geomspace|arange)\s*(?:\((.*)\)|:(.*))\s*$")
 
 
@@ -33,22 +35,34 @@ def parse_values(value) -> np.ndarray | None:
             args = [float(ast.literal_eval(a.strip())) for a in parts]
         except (ValueError, SyntaxError) as err:
             raise SweepSyntaxError(f"cannot read {value!r}") from err
+        if not all(np.isfinite(args)):
+            raise SweepSyntaxError(f"{fn} takes finite numbers")
         if fn in ("linspace", "logspace", "geomspace"):
-            if len(args) != 3 or args[2] < 1 or args[2] != int(args[2]):
-                raise SweepSyntaxError(f"{fn} takes (start, stop, num) with num a positive integer")
-            out = getattr(np, fn)(args[0], args[1], int(args[2]))
+            if len(args) != 3 or not 1 <= args[2] <= MAX_VALUES or args[2] != int(args[2]):
+                raise SweepSyntaxError(f"{fn} takes (start, stop, num) with num an integer in [1, {MAX_VALUES}]")
+            if fn == "geomspace" and not args[0] * args[1] > 0:
+                raise SweepSyntaxError("geomspace takes a start and a stop of the same sign, neither 0")
+            with np.errstate(over="ignore"):
+                out = getattr(np, fn)(args[0], args[1], int(args[2]))
         else:
             if len(args) not in (2, 3) or (len(args) == 3 and args[2] == 0):
                 raise SweepSyntaxError("arange takes (start, stop[, step]) with a non-zero step")
+            size = np.ceil((args[1] - args[0]) / (args[2] if len(args) == 3 else 1.0))
+            if size > MAX_VALUES:
+                raise SweepSyntaxError(f"{value!r} has {size:.0f} values; at most {MAX_VALUES}")
             out = np.arange(*args)
         if out.size == 0:
             raise SweepSyntaxError(f"{value!r} is empty")
+        if not np.all(np.isfinite(out)):
+            raise SweepSyntaxError(f"{value!r} has values beyond the float range")
         return out.astype(float)
     if isinstance(value, (list, tuple)):
         if len(value) == 0:
             raise SweepSyntaxError("an empty list")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             raise SweepSyntaxError("a sweep list holds numbers only")
+        if len(value) > MAX_VALUES:
+            raise SweepSyntaxError(f"a list of {len(value)} values; at most {MAX_VALUES}")
         return np.asarray(value, dtype=float)
     return None
 

@@ -209,6 +209,9 @@ class Protocol(abc.ABC):
     """
 
     GROUPS: tuple[str, ...] = ("source", "channel", "detector")
+    KINDS: dict = {}
+    """The component kinds it can run on, by group (``{"source": ("weak_coherent",)}``); a group
+    not named takes any kind."""
     ARMS: tuple[str, ...] = ("channel",)
     PARTIES: tuple[str, ...] = ("alice", "bob")
     TOPOLOGY: str = "alice -> bob"

@@ -85,6 +85,11 @@ def check(cfg, built):
         if _COMPONENT_GROUP.match(str(key)) and key not in cls.GROUPS and cfg.get(key) is not None:
             raise ConfigError(str(key), message=f"{key}: not a part of protocol '{cls.kind}' "
                               f"({cls.TOPOLOGY}), which takes {', '.join(cls.GROUPS)}")
+    for group, kinds in cls.KINDS.items():
+        kind = type(built.components[group]).kind
+        if kind not in kinds:
+            raise ConfigError(group, kind, message=f"{group}={kind}: protocol '{cls.kind}' runs on a {group} of kind "
+                              f"{' or '.join(kinds)} ({group}={kinds[0]})")
     link = link_of(built.components)
     check_channels(cfg, link)
     r = built.run

@@ -53,6 +53,19 @@ REFUSED = {
     "typo_in_a_range_call": (["channel.length_km=lnspace(0,250,51)"], "channel.length_km=lnspace(0,250,51)",
                              "[a,b,...]", "linspace:", "logspace:", "geomspace:", "arange:"),
     "progress_choice": (["run.progress=maybe"], "run.progress=maybe", "one of auto, true, false"),
+    "source_of_another_protocol": (["source=spdc"], "source=spdc", "bb84_decoy", "weak_coherent"),
+    "source_of_another_protocol_in_one_job": (["-m", "source=weak_coherent,spdc"], "source=spdc", "weak_coherent"),
+    "twin_field_needs_its_source": (["experiment=tf_qkd", "source=weak_coherent"], "source=weak_coherent",
+                                    "twin_field"),
+    "geometric_range_through_zero": (["channel.length_km=geomspace:0:100:3"],
+                                     "channel.length_km=geomspace:0:100:3", "same sign, neither 0"),
+    "range_beyond_floats": (["channel.length_km=logspace:0:1e6:3"], "channel.length_km=logspace:0:1e6:3",
+                            "beyond the float range"),
+    "range_of_a_billion_values": (["channel.length_km=linspace:0:100:1e9"], "linspace:0:100:1e9", "1000000"),
+    "hydra_range_with_step_zero": (["-m", "channel.length_km=range(0,10,0)"], "channel.length_km=range(0,10,0)",
+                                   "must not be zero"),
+    "navigation_of_two_steps": (["experiment=navigation_drift", "navigation.duration_s=1e-3",
+                                 "navigation.step_s=5e-4"], "navigation.step_s=0.0005", "three steps"),
 }
 
 

@@ -104,6 +104,22 @@ def test_ship_pointing_mean_against_a_fine_rule_and_monte_carlo():
     within(draws, float(jnp.exp(p.log_gain(2.5))))
 
 
+def test_a_beam_far_off_the_aperture_loses_everything_finitely():
+    """Untracked roll of 45 deg over 3 km: the beam misses the aperture by kilometres at every
+    node, E[eta] is 0 in float64, and its logarithm, the mean loss and the rule stay finite
+    (ln E[eta] = max ln eta + ln sum w e^(ln eta - max), summed in logs)."""
+    ship = ShipMotion(residual=1.0, roll_deg=45.0)
+    p = PlatformPointing(motion=ship, length_m=3000.0, aperture_radius_m=0.05, beam_radius_m=0.088)
+    tx, ty, w = ship.offset_nodes()
+    log_eta = np.asarray(p.log_eta(tx, ty))
+    top = log_eta.max()
+    assert np.isfinite(top) and top < -1e6 and float(p.mean_transmittance()) == 0.0
+    assert float(p.log_mean_transmittance()) == pytest.approx(top + np.log(np.sum(w * np.exp(log_eta - top))),
+                                                              rel=1e-12)
+    nodes, _ = p.quadrature()
+    assert np.all(np.isfinite(np.asarray(nodes))) and np.isfinite(float(p.log_gain(1.0)))
+
+
 def test_still_platform_loses_nothing():
     p = PlatformPointing(motion=StillPlatform(), length_m=1e3, aperture_radius_m=0.05, beam_radius_m=0.05)
     assert float(p.log_gain(0.0)) == pytest.approx(0.0, abs=1e-15)

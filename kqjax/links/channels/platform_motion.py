@@ -32,6 +32,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import logsumexp
 
 from kqjax.engine.params import component, param, part
 from kqjax.links.base import ChannelFading, Factor
@@ -156,16 +157,21 @@ class PlatformPointing(Factor):
         return BeamWander(aperture_radius_m=self.aperture_radius_m, beam_radius_m=self.beam_radius_m,
                           sigma_m=sigma, offset_m=jnp.zeros_like(sigma))
 
+    def log_mean_transmittance(self):
+        """ln E[η] over the marginal of the offsets, summed in logs: finite (and E[η] = 0 in
+        float64) when the beam misses the aperture by many beam radii at every node."""
+        if self.wander() is not None:
+            return jnp.log(self.wander().mean_transmittance())
+        tx, ty, w = self.motion.offset_nodes()
+        return logsumexp(self.log_eta(tx, ty), b=w)
+
     def mean_transmittance(self):
         """E[η] over the marginal of the offsets."""
-        if self.wander() is not None:
-            return self.wander().mean_transmittance()
-        tx, ty, w = self.motion.offset_nodes()
-        return jnp.sum(w * jnp.exp(self.log_eta(tx, ty)))
+        return jnp.exp(self.log_mean_transmittance())
 
     def log_gain(self, t):
         """ln(E[η] / T0²): the mean pointing loss."""
-        return jnp.zeros_like(jnp.asarray(t, jnp.float64)) + jnp.log(self.mean_transmittance()) - self.log_centred()
+        return jnp.zeros_like(jnp.asarray(t, jnp.float64)) + self.log_mean_transmittance() - self.log_centred()
 
     def sample_log(self, key, t, shape=()):
         tx, ty = self.motion.offsets_rad(key, t, shape)
@@ -176,7 +182,7 @@ class PlatformPointing(Factor):
         if self.wander() is not None:
             return self.wander().quadrature()
         tx, ty, w = self.motion.offset_nodes()
-        return self.log_eta(tx, ty) - jnp.log(self.mean_transmittance()), w
+        return self.log_eta(tx, ty) - self.log_mean_transmittance(), w
 
     def log_pdf(self, x):
         """ln p(x) of X = η / E[η] for Rayleigh offsets (``hover``): the log-negative Weibull law

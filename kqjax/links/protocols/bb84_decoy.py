@@ -146,6 +146,7 @@ class DecoyBB84(Protocol):
                                       "Tomamichel et al.'s finite-size estimate")
 
     GROUPS = ("source", "channel", "detector")
+    KINDS = {"source": ("weak_coherent",)}
     ARMS = ("channel",)
     PARTIES = ("alice", "bob")
     TOPOLOGY = "alice -> bob"

@@ -73,6 +73,7 @@ class BBM92(Protocol):
     p_z: float = param(0.5, gt=0, lt=1, long_name="probability of the Z basis (each party)")
 
     GROUPS = ("source", "channel_a", "channel_b", "detector_a", "detector_b")
+    KINDS = {"source": ("spdc",)}
     ARMS = ("channel_a", "channel_b")
     PARTIES = ("source", "alice", "bob")
     TOPOLOGY = "alice <- source -> bob"

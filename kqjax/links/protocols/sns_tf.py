@@ -98,6 +98,7 @@ def _safe_sqrt(x):
 @component("protocol", "sns_tf")
 class SendingOrNotSending(Protocol):
     GROUPS = ("source", "channel_a", "channel_b", "detector")
+    KINDS = {"source": ("twin_field",)}
     ARMS = ("channel_a", "channel_b")
     PARTIES = ("alice", "bob", "charlie")
     TOPOLOGY = "alice -> charlie <- bob"

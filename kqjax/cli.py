@@ -398,14 +398,21 @@ def _app(cfg) -> float:
     return score(ds)
 
 
+def _page(text: str) -> None:
+    """Print ``text``; a reader that stops early (``kqjax --help | head``) ends it quietly (Python's
+    advice for SIGPIPE: point stdout at devnull so that the exit's flush does not fail again)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--version" in argv:
-        print(version())
-        return
+        return _page(version())
     if "-h" in argv or "--help" in argv:
-        print(usage())
-        return
+        return _page(usage())
     from kqjax.engine import driver
 
     _STATE.update(signal=None, run_dir=None, keep=None, jobs_done=0)

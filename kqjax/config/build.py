@@ -39,6 +39,12 @@ def _plain(node):
     return node
 
 
+def replace_hint(block: str, kind: str = "KIND") -> str:
+    """How to give a block another kind with that kind's own fields (Hydra keeps a preset's keys
+    when only ``kind`` is overridden)."""
+    return f" (a block of another kind: '~{block}' '+{block}={{kind:{kind},FIELD:VALUE,...}}')"
+
+
 def check_value(path: str, spec, value):
     """Return (scalar or None, sweep array or None) after checking ``value`` against ``spec``."""
     if spec.choices is not None or spec.static:
@@ -135,7 +141,8 @@ def check_group(group: str, node, kind_group: str | None = None) -> Checked:
         if key not in fields and key not in subs:
             raise ConfigError(f"{group}.{key}", node[key],
                               message=f"{group}.{key}={_show(node[key])}: unknown option for {group} '{kind}'; "
-                                      f"allowed: {', '.join([*fields, *subs])}")
+                                      f"allowed: {', '.join([*fields, *subs])}"
+                                      f"{replace_hint(group, kind) if '.' in group else ''}")
     values = {}
     for name, f in subs.items():
         values[name] = check_group(f"{group}.{name}", node.get(name, {"kind": f.metadata["default_kind"]}),

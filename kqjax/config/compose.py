@@ -41,6 +41,11 @@ def translate(err: Exception, overrides, config_name: str) -> ConfigError:
         parent, _, leaf = key.rpartition(".")
         allowed = _keys_of(parent, [o for o in overrides if o.split("=", 1)[0] != key], config_name)
         tail = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        if "." in parent and "kind" in _keys_of(parent, [o for o in overrides if not o.split("=", 1)[0].lstrip(
+                "+~").startswith(parent + ".")], config_name):  # a nested block with a kind (a fading)
+            from kqjax.config.build import replace_hint
+
+            tail += replace_hint(parent)
         return ConfigError(key, value, message=f"{key}={value}: unknown option{tail}")
     m = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
     if m:

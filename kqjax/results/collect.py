@@ -36,13 +36,15 @@ def job_overrides(job_dir: Path) -> dict:
 
 
 def collect(directory, output=None) -> xr.Dataset:
-    """One dataset from every finished job under ``directory``; missing jobs are skipped, and so
-    are the datasets of interrupted jobs (``complete = 0``), listed in the ``jobs_incomplete``
-    attribute (``kqjax-resume DIRECTORY`` redoes them)."""
+    """One dataset from every finished job under ``directory``; the jobs without a complete dataset
+    (interrupted, ``complete = 0``, or stopped before writing one: a job folder of Hydra's with no
+    dataset) are skipped and listed in the ``jobs_incomplete`` attribute (``kqjax-resume
+    DIRECTORY`` redoes them)."""
     from kqjax.results.resume import dataset_complete
 
     directory = Path(directory)
-    found = sorted(p.parent for p in directory.rglob(RESULT) if p.parent != directory)
+    hydra_jobs = {p.parent.parent for p in directory.rglob("overrides.yaml") if p.parent.name == ".hydra"}
+    found = sorted(({p.parent for p in directory.rglob(RESULT)} | hydra_jobs) - {directory})
     jobs = [j for j in found if dataset_complete(j / RESULT)]
     incomplete = [str(j.relative_to(directory)) for j in found if j not in jobs]
     if not jobs:

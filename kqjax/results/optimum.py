@@ -5,7 +5,7 @@ import numpy as np
 
 from kqjax.results.dataset import Var, assemble as assemble_grid
 from kqjax.results.io import write_figure
-from kqjax.results.plots import label
+from kqjax.results.plots import label, log_y
 from kqjax.results.tables import pick
 
 
@@ -85,9 +85,9 @@ def plots(ds, directory) -> list:
             for name in names:
                 axes[1].plot(xs, np.where(has_key, one[f"{name}_opt"].values, np.nan), marker="o", ms=3,
                              label=name + tag)
-        axes[0].set_yscale("log")
+        log_y(axes[0])
         axes[0].set_ylabel(label(ds["objective_opt"]).removeprefix("optimal "))
-        axes[1].set_yscale("log")
+        log_y(axes[1])
         axes[1].set_ylabel("optimal value")
         axes[1].set_xlabel(label(ds[x]))
         for ax in axes:

@@ -14,6 +14,17 @@ def label(da) -> str:
     return name if units in ("1", "") else f"{name} [{units}]"
 
 
+def log_y(*axes) -> None:
+    """A log y-axis where the axes hold a positive finite value; else linear (an empty log axis is
+    nothing to show, and matplotlib warns)."""
+    for ax in axes:
+        ys = [np.ravel(np.asarray(line.get_ydata(), float)) for line in ax.get_lines()]
+        ys += [np.asarray(c.get_offsets(), float).reshape(-1, 2)[:, 1] for c in ax.collections]
+        y = np.concatenate(ys) if ys else np.empty(0)
+        if np.any(np.isfinite(y) & (y > 0)):
+            ax.set_yscale("log")
+
+
 def curves(ds, series: list[tuple[str, dict]], *, x: str | None = None, title: str = "",
            logx: bool = False, logy: bool = True, ylabel: str | None = None, markers=(),
            skip_missing: bool = False):
@@ -55,7 +66,7 @@ def curves(ds, series: list[tuple[str, dict]], *, x: str | None = None, title: s
                 ax.annotate(text, (xv, 1.0), xycoords=("data", "axes fraction"), rotation=90,
                             va="top", ha="right", fontsize=7, color="0.35")
     if logy:
-        ax.set_yscale("log")
+        log_y(ax)
     if logx:
         ax.set_xscale("log")
     ax.set_ylabel(ylabel or label(first))

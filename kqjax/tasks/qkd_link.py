@@ -21,7 +21,7 @@ from kqjax.engine.params import registry, specs
 from kqjax.links.link import Link, simulate
 from kqjax.results.dataset import Var, assemble
 from kqjax.results.io import write_figure
-from kqjax.results.plots import curves
+from kqjax.results.plots import curves, log_y
 from kqjax.results.tables import pick
 
 GROUPS = ("protocol", "source", "channel", "detector")
@@ -550,8 +550,9 @@ def pdtc_figure(ds, label: str):
         right.plot(ds["quantile"], np.where(y > 0, y, np.nan), "o-", label=f"outage probability "
                    f"{float(ds['outage_probability']):.3g}")
         right.set(xlabel="quantile level")
-    right.set(yscale="log", ylabel="key rate of a fading realisation [bit/pulse]",
+    right.set(ylabel="key rate of a fading realisation [bit/pulse]",
               title=f"{label}: key-rate quantiles over the fading")
+    log_y(right)
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
@@ -567,13 +568,14 @@ def pass_figure(ds, label: str):
     from kqjax.results.plots import label as axis_label
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
-    rising = np.arange(ds.sizes["time_s"]) <= int(ds["elevation_deg"].argmax())
+    rising = np.arange(ds.sizes["time_s"]) <= int(np.argmax(ds["elevation_deg"].values))
     for part, style in ((rising, "-"), (~rising, "--")):
         left.plot(ds["elevation_deg"].values[part], ds["loss_db"].values[part], style,
                   label="rising" if style == "-" else "setting")
     left.set(xlabel=axis_label(ds["elevation_deg"]), ylabel=axis_label(ds["loss_db"]), title="channel loss")
     rate_along_time(right, ds, label, "whole pass pooled")
-    right.set(yscale="log", title=f"pass of {float(ds['pass_duration_s']):.0f} s above the mask")
+    right.set(title=f"pass of {float(ds['pass_duration_s']):.0f} s above the mask")
+    log_y(right)
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
@@ -636,7 +638,8 @@ def key_per_pass_figure(ds, label: str):
         line, = ax.plot(ds[x], np.where(e > 0, e, np.nan), "-", label=text)
         ax.plot(ds[x], np.where(s > 0, s, np.nan), "o", ms=4, color=line.get_color())
     shown = ", ".join(f"{d} = {float(ds[d][0]):g}" for d in rest[1:])
-    ax.set(yscale="log", xlabel=axis_label(ds[x]), ylabel="secret key per pass [bit]",
+    log_y(ax)
+    ax.set(xlabel=axis_label(ds[x]), ylabel="secret key per pass [bit]",
            title=f"{label}: key per pass (line: expected counts, o: simulated)" + (f"\n{shown}" if shown else ""))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -665,11 +668,13 @@ def optimum_figure(ds, opt: str, dist: str, label: str):
         line, = left.plot(ds[opt], y, label=f"{dist} = {float(one[dist]):g}")
         if np.isfinite(one[f"{opt}_opt"]):
             left.plot([float(one[f"{opt}_opt"])], [float(one["key_rate_opt"])], "*", ms=10, color=line.get_color())
-    left.set(xscale="log", yscale="log", xlabel=axis_label(ds[opt]), ylabel="asymptotic key rate [bit/pulse]",
+    log_y(left)
+    left.set(xscale="log", xlabel=axis_label(ds[opt]), ylabel="asymptotic key rate [bit/pulse]",
              title=f"{label}: key rate against {opt} (* optimum)")
     curve, = right.plot(ds[dist], np.where(ds["key_rate_opt"] > 0, ds["key_rate_opt"], np.nan),
                         label="key rate at the optimum")
-    right.set(yscale="log", xlabel=axis_label(ds[dist]), ylabel="asymptotic key rate [bit/pulse]")
+    log_y(right)
+    right.set(xlabel=axis_label(ds[dist]), ylabel="asymptotic key rate [bit/pulse]")
     twin = right.twinx()
     dashed, = twin.plot(ds[dist], ds[f"{opt}_opt"], ls="--", color="tab:orange", label=f"optimal {opt}")
     twin.set(ylabel=axis_label(ds[f"{opt}_opt"]))

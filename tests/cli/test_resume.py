@@ -84,11 +84,14 @@ def test_interrupted_datasets_are_not_complete_and_not_collected(tmp_path):
     assert finished(tmp_path / "0") and not finished(tmp_path / "1")
     merged = collect(tmp_path)
     assert merged.attrs["jobs"] == 1 and merged.attrs["jobs_incomplete"] == "1"
+    (tmp_path / "2" / ".hydra").mkdir(parents=True)  # a job that stopped before writing its dataset
+    (tmp_path / "2" / ".hydra" / "overrides.yaml").write_text("- channel.length_km=2\n")
+    assert collect(tmp_path).attrs["jobs_incomplete"] == "1 2"
     (tmp_path / "0" / "results.nc").unlink()
     try:
         collect(tmp_path)
     except FileNotFoundError as err:
-        assert f"1 incomplete: kqjax-resume {tmp_path} redoes them" in str(err)
+        assert f"2 incomplete: kqjax-resume {tmp_path} redoes them" in str(err)
     else:
         raise AssertionError("collected an incomplete dataset")
 

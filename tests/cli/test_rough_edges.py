@@ -64,6 +64,8 @@ REFUSED = {
     "range_of_a_billion_values": (["channel.length_km=linspace:0:100:1e9"], "linspace:0:100:1e9", "1000000"),
     "hydra_range_with_step_zero": (["-m", "channel.length_km=range(0,10,0)"], "channel.length_km=range(0,10,0)",
                                    "must not be zero"),
+    "fading_of_another_kind": (["channel=free_space", "channel.fading.kind=gamma_gamma", "channel.fading.alpha=4"],
+                               "channel.fading.alpha=4", "'~channel.fading' '+channel.fading={kind:"),
     "navigation_of_two_steps": (["experiment=navigation_drift", "navigation.duration_s=1e-3",
                                  "navigation.step_s=5e-4"], "navigation.step_s=0.0005", "three steps"),
 }

@@ -398,6 +398,21 @@ def _app(cfg) -> float:
     return score(ds)
 
 
+def _one_line_warnings() -> None:
+    """kqjax's own warnings (a marginal wave-optics grid, a model used beyond its range) as one line
+    ``kqjax: warning: ...``; other packages' keep Python's format."""
+    import warnings
+
+    default, own = warnings.formatwarning, str(Path(__file__).resolve().parent)
+
+    def fmt(message, category, filename, lineno, line=None):
+        if str(filename).startswith(own):
+            return f"kqjax: warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
+
+
 def _page(text: str) -> None:
     """Print ``text``; a reader that stops early (``kqjax --help | head``) ends it quietly (Python's
     advice for SIGPIPE: point stdout at devnull so that the exit's flush does not fail again)."""
@@ -415,6 +430,7 @@ def main(argv=None) -> None:
         return _page(usage())
     from kqjax.engine import driver
 
+    _one_line_warnings()
     _STATE.update(signal=None, run_dir=None, keep=None, jobs_done=0)
     driver.reset_stop()
     previous = _install_handlers()

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 import yaml
 
@@ -67,8 +68,12 @@ def collect(directory, output=None) -> xr.Dataset:
             ds = ds.expand_dims({names[k]: [ov.get(k)]})
             ds[names[k]].attrs["config_field"] = k
         parts.append(ds)
+    # Jobs may cover different coordinates (passes of different lengths, other sweeps): the union,
+    # with NaN where a job has no value and 0 in its integer counts (no pulses there).
+    zeros = {k: 0 for p in parts for k, v in p.data_vars.items() if np.issubdtype(v.dtype, np.integer)}
     try:
-        merged = xr.combine_by_coords(parts, combine_attrs="drop_conflicts")
+        merged = xr.combine_by_coords(parts, data_vars="minimal", coords="minimal", join="outer",
+                                      fill_value=zeros, compat="override", combine_attrs="drop_conflicts")
     except ValueError:
         merged = xr.concat(parts, dim="job", combine_attrs="drop_conflicts")
     merged.attrs["jobs"] = len(jobs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -123,6 +124,8 @@ def check_channels(cfg, link):
         if kinds is not None and type(ch).kind not in kinds:
             raise ConfigError(f"{arm}.fading.kind", fading.kind, message=f"{arm}.fading.kind={fading.kind}: takes "
                               f"its parameters from a {' or '.join(kinds)} channel, not {type(ch).kind}")
+        for text in getattr(fading, "beyond_validity", lambda channel: [])(ch):
+            warnings.warn(f"{arm}.fading: {text}", stacklevel=2)
         drawn = ch.drawn_per_run()
         if drawn is not None and mode != "simulate":
             field, value = drawn

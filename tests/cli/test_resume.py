@@ -96,6 +96,24 @@ def test_interrupted_datasets_are_not_complete_and_not_collected(tmp_path):
         raise AssertionError("collected an incomplete dataset")
 
 
+def test_jobs_over_different_time_slots_merge_over_their_union(tmp_path):
+    """Passes of different lengths (one per altitude): the merged time_s is the union, a job's
+    missing slots hold NaN (rates) and 0 (counts: no pulses), and per-pass values keep their dims."""
+    for job, (alt, slots) in enumerate(((400, 2), (800, 3))):
+        ds = xr.Dataset({"key_rate": ("time_s", np.full(slots, 1e-3)), "sent": (("time_s", "setting"),
+                         np.full((slots, 2), 7, np.int64)), "pass_duration_s": ((), float(slots))},
+                        coords={"time_s": 0.5 + np.arange(slots) * (1.0 + 0.1 * job)},  # slots of each pass
+                        attrs={"complete": 1, "config": "x"})
+        write_dataset(ds, tmp_path / str(job) / "results.nc")
+        (tmp_path / str(job) / ".hydra").mkdir()
+        (tmp_path / str(job) / ".hydra" / "overrides.yaml").write_text(f"- channel.altitude_km={alt}\n")
+    merged = collect(tmp_path)
+    assert merged.sizes == {"altitude_km": 2, "time_s": 4, "setting": 2}  # 0.5 shared
+    assert merged["pass_duration_s"].dims == ("altitude_km",) and list(merged["pass_duration_s"].values) == [2, 3]
+    assert merged["sent"].dtype == np.int64 and int(merged["sent"].sum()) == 7 * 2 * (2 + 3)
+    assert int(merged["key_rate"].notnull().sum()) == 5
+
+
 def test_resume_of_a_directory_without_a_multirun_is_an_error(tmp_path):
     proc = kqjax(tmp_path, str(tmp_path), exe="kqjax-resume")
     assert proc.returncode == 2

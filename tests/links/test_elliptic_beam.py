@@ -148,3 +148,18 @@ def test_elliptic_beam_of_a_free_space_link():
     kinds = [type(x).__name__ for x in tied.factors() if x.random]
     assert kinds == ["EllipticBeam"] and tied.random
     assert np.isclose(float(jax.jit(FreeSpace.transmittance)(tied)), float(ch.transmittance()), rtol=1e-10)
+
+
+def test_the_turbulence_beyond_the_model_is_announced():
+    """The elliptic beam models weak to moderate turbulence (Vasylyev et al. 2016; sigma_R^2 <= 1):
+    a run with points beyond it says how many, before any work; within it, nothing is said."""
+    import warnings
+
+    from kqjax.api import prepare
+    from kqjax.config.compose import compose
+
+    with pytest.warns(UserWarning, match=r"elliptic_beam .* 2 of 7 points are beyond it \(up to 4.19\)"):
+        prepare(compose(["experiment=freespace_ground", "channel.fading.beam=elliptic_beam"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare(compose(["experiment=freespace_ground", "channel.fading.beam=elliptic_beam", "channel.cn2=[1e-15,1e-14]"]))

@@ -98,6 +98,18 @@ class TurbulenceFading(ChannelFading):
                "beam_wander": channel.beam_wander_fading, "elliptic_beam": channel.elliptic_beam_fading}
         return tuple(out[k]() for k in (self.scintillation, self.beam) if k != "none")
 
+    def beyond_validity(self, channel) -> list[str]:
+        """Where a model it takes is used beyond its stated range: the elliptic beam is Vasylyev,
+        Semenov, Vogel's (2016) model of weak to moderate turbulence, plane-wave σ_R² <= 1."""
+        if self.beam != "elliptic_beam":
+            return []
+        rytov = jnp.atleast_1d(channel.rytov_variance())
+        beyond = int(jnp.sum(rytov > 1.0))
+        if not beyond:
+            return []
+        return [f"beam=elliptic_beam models weak to moderate turbulence (plane-wave Rytov variance <= 1); "
+                f"{beyond} of {rytov.size} points are beyond it (up to {float(jnp.max(rytov)):.3g})"]
+
 
 
 @component("channel", "free_space")

@@ -399,17 +399,20 @@ def _app(cfg) -> float:
 
 
 def _one_line_warnings() -> None:
-    """kqjax's own warnings (a marginal wave-optics grid, a model used beyond its range) as one line
-    ``kqjax: warning: ...``; other packages' keep Python's format."""
+    """kqjax's own warnings (UserWarnings it raises: a marginal wave-optics grid, a model used
+    beyond its range) as one line ``kqjax: warning: ...``; every other warning (numpy's
+    RuntimeWarnings, deprecations) keeps Python's format."""
     import warnings
 
-    default, own = warnings.formatwarning, str(Path(__file__).resolve().parent)
+    default = getattr(warnings.formatwarning, "default", warnings.formatwarning)
+    own = str(Path(__file__).resolve().parent) + os.sep
 
     def fmt(message, category, filename, lineno, line=None):
-        if str(filename).startswith(own):
+        if category is UserWarning and str(filename).startswith(own):
             return f"kqjax: warning: {message}\n"
         return default(message, category, filename, lineno, line)
 
+    fmt.default = default
     warnings.formatwarning = fmt
 
 

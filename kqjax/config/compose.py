@@ -107,7 +107,7 @@ def expand_multirun(overrides) -> list[list[str]]:
         raise translate(err, overrides, DEFAULT_CONFIG) from None
     try:
         batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    except ValueError as err:  # e.g. range(0,10,0): name the sweep that Hydra could not expand
+    except Exception as err:  # e.g. range(0,10,0) (ValueError, or Hydra's own for a float step)
         bad = next((o for o in parsed if o.is_sweep_override() and _expands_badly(o)), None)
         if bad is None:
             raise ConfigError("override", message=f"cannot expand the sweeps {' '.join(overrides)}: {err}") from None
@@ -118,9 +118,10 @@ def expand_multirun(overrides) -> list[list[str]]:
 
 
 def _expands_badly(override) -> bool:
+    """Whether Hydra fails to list the values of a sweep override."""
     try:
         list(override.sweep_string_iterator())
-    except ValueError:
+    except Exception:  # Hydra raises several types
         return True
     return False
 

@@ -33,16 +33,16 @@ def parse_values(value) -> np.ndarray | None:
         parts = call.split(",") if call is not None else colon.split(":")
         try:
             args = [float(ast.literal_eval(a.strip())) for a in parts]
-        except (ValueError, SyntaxError) as err:
+        except (ValueError, SyntaxError, TypeError, OverflowError) as err:
             raise SweepSyntaxError(f"cannot read {value!r}") from err
         if not all(np.isfinite(args)):
             raise SweepSyntaxError(f"{fn} takes finite numbers")
         if fn in ("linspace", "logspace", "geomspace"):
             if len(args) != 3 or not 1 <= args[2] <= MAX_VALUES or args[2] != int(args[2]):
                 raise SweepSyntaxError(f"{fn} takes (start, stop, num) with num an integer in [1, {MAX_VALUES}]")
-            if fn == "geomspace" and not args[0] * args[1] > 0:
+            if fn == "geomspace" and not np.sign(args[0]) == np.sign(args[1]) != 0:
                 raise SweepSyntaxError("geomspace takes a start and a stop of the same sign, neither 0")
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"):
                 out = getattr(np, fn)(args[0], args[1], int(args[2]))
         else:
             if len(args) not in (2, 3) or (len(args) == 3 and args[2] == 0):

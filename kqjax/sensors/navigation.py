@@ -305,8 +305,8 @@ def _grid(duration_s: float, step_s: float, n_time_points: int) -> tuple[float, 
     if not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"step_s = {step_s!r} is not allowed: must be a time step > 0 s")
     n_steps = int(round(float(duration_s) / dt))
-    if n_steps < 2:
-        raise ValueError(f"duration_s = {duration_s!r} is not allowed: must be at least two steps of {dt:g} s")
+    if n_steps < 3:  # the flicker bank spans 1 / duration .. 1 / (2 step)
+        raise ValueError(f"duration_s = {duration_s!r} is not allowed: must be at least three steps of {dt:g} s")
     n_time_points = checks.positive_int(n_time_points, "n_time_points")
     record_every = max(1, n_steps // n_time_points)
     return dt, n_steps, record_every, n_steps // record_every

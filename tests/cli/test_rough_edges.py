@@ -62,6 +62,11 @@ REFUSED = {
     "range_beyond_floats": (["channel.length_km=logspace:0:1e6:3"], "channel.length_km=logspace:0:1e6:3",
                             "beyond the float range"),
     "range_of_a_billion_values": (["channel.length_km=linspace:0:100:1e9"], "linspace:0:100:1e9", "1000000"),
+    "range_whose_step_overflows": (["channel.length_km=linspace:-1e308:1e308:3"],
+                                   "channel.length_km=linspace:-1e308:1e308:3", "beyond the float range"),
+    "range_of_complex_numbers": (["channel.length_km=linspace:0:1j:3"], "linspace:0:1j:3", "cannot read"),
+    "hydra_float_range_with_step_zero": (["-m", "channel.length_km=range(0,10,0.0)"],
+                                         "channel.length_km=range(0,10,0.0)", "Invalid range"),
     "hydra_range_with_step_zero": (["-m", "channel.length_km=range(0,10,0)"], "channel.length_km=range(0,10,0)",
                                    "must not be zero"),
     "fading_of_another_kind": (["channel=free_space", "channel.fading.kind=gamma_gamma", "channel.fading.alpha=4"],
@@ -380,3 +385,21 @@ def test_signal_in_a_gc_callback_is_delivered_again(monkeypatch):
         cli._on_signal(signal.SIGINT, sys._getframe())
     driver.reset_stop()
     cli._STATE["signal"] = None
+
+
+def test_only_kqjax_user_warnings_are_one_line(monkeypatch):
+    """kqjax's own UserWarnings print as ``kqjax: warning: ...``; numpy's RuntimeWarnings raised on
+    a kqjax line, and other packages' warnings, keep Python's format; installing it twice does not
+    wrap it twice."""
+    import warnings
+
+    from kqjax import cli
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    cli._one_line_warnings()
+    cli._one_line_warnings()
+    assert not hasattr(warnings.formatwarning.default, "default")  # wraps Python's, not itself
+    here = cli.__file__
+    assert warnings.formatwarning("beyond it", UserWarning, here, 1) == "kqjax: warning: beyond it\n"
+    assert warnings.formatwarning("divide by zero", RuntimeWarning, here, 1).startswith(f"{here}:1: RuntimeWarning")
+    assert warnings.formatwarning("old", UserWarning, "/elsewhere/x.py", 3).startswith("/elsewhere/x.py:3: UserWarning")

@@ -185,7 +185,6 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-
 def main(argv=None) -> int:
     start()
     ap = argparse.ArgumentParser(prog="kqjax-bench-sensors", description=__doc__.splitlines()[0])

@@ -89,6 +89,10 @@ class ChannelFading(Factor):
     def resolve(self, channel) -> tuple:
         """The unit-mean factors of ``channel``."""
 
+    def beyond_validity(self, channel) -> list[str]:
+        """Where a model it takes from ``channel`` is used beyond its stated range (one line each)."""
+        return []
+
     def _unresolved(self, *_, **__):
         raise ValueError(f"fading '{self.kind}' takes its parameters from a {' or '.join(self.CHANNELS)} channel")
 

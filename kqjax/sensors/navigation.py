@@ -48,6 +48,7 @@ MICRO_G = 1e-6 * G0  # m/s^2
 DEG_PER_H = math.pi / 180.0 / 3600.0  # rad/s
 DEG_PER_RTH = math.pi / 180.0 / 60.0  # rad/sqrt(s)
 PER_RTH = 1.0 / 60.0  # (unit)/sqrt(h) -> (unit)/sqrt(s)
+MIN_STEPS = 3  # the flicker bank spans 1 / duration .. 1 / (2 step): three steps at least
 
 
 @component("sensor", "inertial_navigation")
@@ -305,8 +306,8 @@ def _grid(duration_s: float, step_s: float, n_time_points: int) -> tuple[float, 
     if not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"step_s = {step_s!r} is not allowed: must be a time step > 0 s")
     n_steps = int(round(float(duration_s) / dt))
-    if n_steps < 3:  # the flicker bank spans 1 / duration .. 1 / (2 step)
-        raise ValueError(f"duration_s = {duration_s!r} is not allowed: must be at least three steps of {dt:g} s")
+    if n_steps < MIN_STEPS:
+        raise ValueError(f"duration_s = {duration_s!r} is not allowed: must be at least {MIN_STEPS} steps of {dt:g} s")
     n_time_points = checks.positive_int(n_time_points, "n_time_points")
     record_every = max(1, n_steps // n_time_points)
     return dt, n_steps, record_every, n_steps // record_every

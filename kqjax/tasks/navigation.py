@@ -51,10 +51,10 @@ def check(cfg, built):
                           message=f"run.target_rel_error={target}: must be null for task {NAME} (its "
                                   "position-error quantiles have no stopping rule; set navigation.realisations)")
     steps = round(st.duration_s / st.step_s)
-    if steps < 3:  # the flicker bank spans 1 / duration .. 1 / (2 step): three steps at least
+    if steps < nav.MIN_STEPS:
         raise ConfigError("navigation.step_s", st.step_s,
-                          message=f"navigation.step_s={st.step_s:g}: must be <= navigation.duration_s / 3 = "
-                                  f"{st.duration_s / 3:g} s (at least three steps)")
+                          message=f"navigation.step_s={st.step_s:g}: must be <= navigation.duration_s / {nav.MIN_STEPS} "
+                                  f"= {st.duration_s / nav.MIN_STEPS:g} s (at least {nav.MIN_STEPS} steps)")
     if steps > MAX_STEPS:
         raise ConfigError("navigation.step_s", st.step_s,
                           message=f"navigation.step_s={st.step_s:g}: duration_s / step_s = {steps} steps; must be "

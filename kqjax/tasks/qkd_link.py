@@ -121,11 +121,12 @@ def check_channels(cfg, link):
     for arm, ch in link.channels().items():
         fading = getattr(ch, "fading", None)
         kinds = getattr(fading, "CHANNELS", None)
-        if kinds is not None and type(ch).kind not in kinds:
-            raise ConfigError(f"{arm}.fading.kind", fading.kind, message=f"{arm}.fading.kind={fading.kind}: takes "
-                              f"its parameters from a {' or '.join(kinds)} channel, not {type(ch).kind}")
-        for text in getattr(fading, "beyond_validity", lambda channel: [])(ch):
-            warnings.warn(f"{arm}.fading: {text}", stacklevel=2)
+        if kinds is not None:  # a fading that follows its channel
+            if type(ch).kind not in kinds:
+                raise ConfigError(f"{arm}.fading.kind", fading.kind, message=f"{arm}.fading.kind={fading.kind}: "
+                                  f"takes its parameters from a {' or '.join(kinds)} channel, not {type(ch).kind}")
+            for text in fading.beyond_validity(ch):
+                warnings.warn(f"{arm}.fading: {text}", stacklevel=2)
         drawn = ch.drawn_per_run()
         if drawn is not None and mode != "simulate":
             field, value = drawn

@@ -72,7 +72,7 @@ REFUSED = {
     "fading_of_another_kind": (["channel=free_space", "channel.fading.kind=gamma_gamma", "channel.fading.alpha=4"],
                                "channel.fading.alpha=4", "'~channel.fading' '+channel.fading={kind:"),
     "navigation_of_two_steps": (["experiment=navigation_drift", "navigation.duration_s=1e-3",
-                                 "navigation.step_s=5e-4"], "navigation.step_s=0.0005", "three steps"),
+                                 "navigation.step_s=5e-4"], "navigation.step_s=0.0005", "at least 3 steps"),
 }
 
 

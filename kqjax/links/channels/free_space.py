@@ -111,7 +111,6 @@ class TurbulenceFading(ChannelFading):
                 f"{beyond} of {rytov.size} points are beyond it (up to {float(jnp.max(rytov)):.3g})"]
 
 
-
 @component("channel", "free_space")
 class FreeSpace(Channel):
     length_km: float = param(1.5, ge=0, le=1e4, unit="km", long_name="link length")

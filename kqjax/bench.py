@@ -32,8 +32,11 @@ ceiling is that over the ceiling's words/s.
 kqjax is timed through its own engine path (``make_step`` + ``driver.accumulate``, the loop that
 ``simulate`` runs) after a warm-up call, so compilation is excluded from the throughput and
 reported separately (cold: the persistent compilation cache is off here), with ``workers``
-chunks in flight (``run.workers``; the NumPy peers use one core). Each measurement is
-repeated ``--repeat`` times; the best time is reported.
+chunks in flight (``run.workers``; the NumPy peers use one core), in chunks of the device's
+default size (``run.chunk_size``). On a GPU the kqjax rows run 10^12 (count) and 2^28 (event)
+pulses per point by default, so that they span many steps; the NumPy peers run at most 10^10 and
+2^22 (their rate does not depend on the pulses). Each measurement is repeated ``--repeat`` times;
+the best time is reported.
 
 Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--max-km L] [--repeat R]
 [--workers W] [--quick] [--json FILE]``; ``kqjax-bench --all`` runs every area's benchmark with all
@@ -53,6 +56,11 @@ from kqjax.benchmarking import best_of, count, environment, options, start, writ
 
 TARGETS = {"kqjax_count/kqjax_event": 100.0, "kqjax_count/numpy_count": 1.0}
 ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
+PEER_PULSES = {"count": 10**10, "event": 2**22}
+"""Most pulses per point a NumPy peer runs (its rate does not depend on them beyond a few blocks):
+on a GPU the kqjax rows run more (``ACCELERATOR_PULSES``) to be timed over more than a few steps."""
+ACCELERATOR_PULSES = {"count": 10**12, "event": 2**28}
+"""Default pulses per point of the kqjax rows on an accelerator (on a CPU: ``PEER_PULSES``)."""
 PROTOCOLS = {"bbm92": ("entanglement_100km", "source.mean_pairs=0.1"), "sns_tf": ("tf_qkd",)}
 """Protocols with their own rows (kqjax count and NumPy count of the same model), by the
 experiment that runs them and overrides that leave ``distance_km`` (0..max-km) its only sweep
@@ -278,20 +286,24 @@ def words_per_pulse(link, n: int = 2**16) -> float:
     return bits(jaxpr.jaxpr) / 32 / n
 
 
-def bits_ceiling(repeat: int, prng: str = "threefry2x32", workers: int | None = None, words: int = 2**24,
+def bits_ceiling(repeat: int, prng: str = "threefry2x32", workers: int | None = None, words: int | None = None,
                  block: int = 2**18) -> dict:
     """Throughput of ``jax.random.bits`` alone, the random-bit ceiling of the device, in 32-bit
-    words/s: ``words`` 32-bit words per call in blocks of ``block`` (about one block of pulses of
-    the event engine), one key each, every block reduced to one word so that nothing but the
-    generation is timed; ``workers`` calls in flight at once, as the engine runs its chunks
-    (threads). Drawn as uint32 words and as uint64 words (threefry2x32 makes 64 bits per hash but
-    keeps 32 for a uint32 word); the ceiling is the faster of the two."""
+    words/s: ``words`` 32-bit words per call (2^24 on a CPU, 2^28 on an accelerator) in blocks of
+    ``block`` (about one block of pulses of the event engine), one key each, every block reduced
+    to one word so that nothing but the generation is timed; the blocks one after another on a CPU
+    (cache-sized work), all at once on an accelerator (a loop of small kernels would time its
+    launches); ``workers`` calls in flight at once, as the engine runs its chunks (threads). Drawn
+    as uint32 words and as uint64 words (threefry2x32 makes 64 bits per hash but keeps 32 for a
+    uint32 word); the ceiling is the faster of the two."""
     import jax
     import jax.numpy as jnp
 
     from kqjax.engine import driver, keys
 
     workers = workers or driver.default_workers()
+    words = words or (2**28 if driver.accelerator() else 2**24)
+    batch = words // block if driver.accelerator() else None
     roots = [(keys.root_key(i, prng),) for i in range(workers)]
     out = {"prng": prng, "words": words // block * block * workers, "block": block, "workers": workers}
     for dtype in (jnp.uint32, jnp.uint64):
@@ -300,7 +312,8 @@ def bits_ceiling(repeat: int, prng: str = "threefry2x32", workers: int | None = 
         @jax.jit
         def fn(key, dtype=dtype, size=size):
             per_block = jax.random.split(key, words // block)
-            return jax.lax.map(lambda k: jax.random.bits(k, (size,), dtype).sum(dtype=dtype), per_block).sum()
+            return jax.lax.map(lambda k: jax.random.bits(k, (size,), dtype).sum(dtype=dtype), per_block,
+                               batch_size=batch).sum()
 
         _, best, times, _ = in_flight(fn, roots, repeat)
         name = jnp.dtype(dtype).name
@@ -467,18 +480,31 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repeat: int = 3,
+def default_pulses() -> dict:
+    """Pulses per point of the kqjax rows by default: ``PEER_PULSES`` on a CPU,
+    ``ACCELERATOR_PULSES`` on an accelerator."""
+    from kqjax.engine import driver
+
+    return dict(ACCELERATOR_PULSES if driver.accelerator() else PEER_PULSES)
+
+
+def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = None, repeat: int = 3,
         seed: int = 0, count_chunk: int | None = None, event_chunk: int | None = None,
         max_km: float = 250.0, workers: int | None = None, log=None) -> dict:
-    """Measure all four rows; returns a JSON-able dict (``table`` prints it)."""
+    """Measure all four rows; returns a JSON-able dict (``table`` prints it). Pulses and chunks
+    default to the device's (:func:`default_pulses`, ``driver.default_chunk``); the NumPy peers run
+    at most ``PEER_PULSES``."""
     import kqjax  # noqa: F401  (enables x64)
-    from kqjax.config.run import DEFAULT_CHUNK
+    from kqjax.engine import driver
     from kqjax.engine.params import registry
     from kqjax.engine.keys import BLOCK
 
     say = log or (lambda msg: None)
-    count_chunk = count_chunk or DEFAULT_CHUNK["count"]
-    event_chunk = event_chunk or DEFAULT_CHUNK["event"]
+    pulses = pulses or default_pulses()["count"]
+    event_pulses = event_pulses or default_pulses()["event"]
+    count_chunk = count_chunk or driver.default_chunk("count")
+    event_chunk = event_chunk or driver.default_chunk("event")
+    peer, peer_event = min(pulses, PEER_PULSES["count"]), min(event_pulses, PEER_PULSES["event"])
     link, lengths = build_link(points, max_km)
     ps, po, measured = link_probabilities(link)
     p = class_probabilities(ps, po, measured)
@@ -489,10 +515,9 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
                                             workers=workers)),
         ("kqjax event", lambda: bench_kqjax(link, "event", event_pulses, event_chunk, seed, repeat,
                                             workers=workers)),
-        ("numpy count", lambda: bench_numpy(lambda: classes(*numpy_count(ps, po, measured, pulses, seed, BLOCK),
-                                                            measured), pulses, repeat)),
-        ("numpy event", lambda: bench_numpy(lambda: numpy_event(params, event_pulses, seed), event_pulses,
-                                            repeat)),
+        ("numpy count", lambda: bench_numpy(lambda: classes(*numpy_count(ps, po, measured, peer, seed, BLOCK),
+                                                            measured), peer, repeat)),
+        ("numpy event", lambda: bench_numpy(lambda: numpy_event(params, peer_event, seed), peer_event, repeat)),
     ]
     for kind, experiment in PROTOCOLS.items():
         if kind not in registry("protocol"):
@@ -504,7 +529,7 @@ def run(points: int = 16, pulses: int = 10**10, event_pulses: int = 2**22, repea
             (f"kqjax count {kind}", partial(bench_kqjax, lk, "count", pulses, count_chunk, seed, repeat,
                                             workers=workers)),
             (f"numpy count {kind}", partial(bench_numpy, partial(lambda a, b, m: classes(
-                *numpy_count(a, b, m, pulses, seed, BLOCK), m), qs, qo, qm), pulses, repeat)),
+                *numpy_count(a, b, m, peer, seed, BLOCK), m), qs, qo, qm), peer, repeat)),
         ]
     for name, fn in plan:
         say(f"measuring {name} ...")
@@ -560,18 +585,20 @@ def main(argv=None) -> int:
                     help="every benchmark area (links, sensors, phase screens), all threads and one, "
                          "as a Markdown table (kqjax.bench_all)")
     ap.add_argument("--pulses", type=count, default=None,
-                    help="pulses per sweep point for the count-level rows (default 1e10)")
+                    help="pulses per sweep point for the kqjax count-level rows (default 1e10; 1e12 on a "
+                         "GPU); the NumPy peers run at most 1e10")
     ap.add_argument("--event-pulses", type=count, default=None,
-                    help="pulses per sweep point for the event-level rows (default 2^22)")
+                    help="pulses per sweep point for the kqjax event-level rows (default 2^22; 2^28 on a "
+                         "GPU); the NumPy peer runs at most 2^22")
     ap.add_argument("--points", type=count, default=None, help="sweep grid size: fiber lengths (default 16)")
     ap.add_argument("--repeat", type=count, default=None, help="timed repetitions, best reported (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="seed of every row (default 0)")
     ap.add_argument("--max-km", type=float, default=250.0,
                     help="longest fiber of the sweep, 0..max-km (default 250)")
-    ap.add_argument("--count-chunk", type=count, default=None, help="kqjax count chunk size (default 2^28)")
+    ap.add_argument("--count-chunk", type=count, default=None, help="kqjax count chunk size (default: run.chunk_size's, 2^28 on a CPU)")
     ap.add_argument("--workers", type=count, default=None,
                     help="kqjax chunks in flight at once (default: run.workers's default)")
-    ap.add_argument("--event-chunk", type=count, default=None, help="kqjax event chunk size (default 2^20)")
+    ap.add_argument("--event-chunk", type=count, default=None, help="kqjax event chunk size (default: run.chunk_size's, 2^20 on a CPU)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
@@ -580,7 +607,7 @@ def main(argv=None) -> int:
         if v is not None and v % 2**16:
             ap.error(f"--{name.replace('_', '-')}={v}: must be a multiple of 65536")
     quick = {"points": 2, "pulses": 10**8, "event_pulses": 2**18, "repeat": 1}
-    full = {"points": 16, "pulses": 10**10, "event_pulses": 2**22, "repeat": 3}
+    full = {"points": 16, "pulses": None, "event_pulses": None, "repeat": 3}  # pulses: the device's
     opts = options(args, quick, full)
     if not (math.isfinite(args.max_km) and 0 < args.max_km <= 1000):
         ap.error(f"--max-km={args.max_km:g}: must be in (0, 1000]")

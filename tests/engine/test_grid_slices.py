@@ -48,3 +48,25 @@ def test_memory_budget_counts_each_accelerator_and_shares_the_host(monkeypatch):
     monkeypatch.setattr(driver, "accelerator", lambda: True)
     monkeypatch.setattr(jax, "local_devices", lambda: [Device()])
     assert driver.memory_budget(1) == 10 * 2**30 and driver.memory_budget(4) == 40 * 2**30
+
+
+def test_default_chunk_follows_the_device_memory(monkeypatch):
+    """2^28 count and 2^20 event pulses a step on a CPU; on an accelerator the largest power of two
+    up to its memory over 4 GiB times that, from 1 (under 8 GiB) to 16 (64 GiB and more)."""
+    import jax
+
+    from kqjax.engine import driver
+
+    assert (driver.default_chunk("count"), driver.default_chunk("event")) == (2**28, 2**20)  # this CPU
+    limit = {}
+
+    class Device:
+        def memory_stats(self):
+            return {"bytes_limit": limit["bytes"]}
+
+    monkeypatch.setattr(driver, "accelerator", lambda: True)
+    monkeypatch.setattr(jax, "local_devices", lambda: [Device()])
+    for gib, scale in [(2, 1), (7.9, 1), (8, 2), (12, 2), (16, 4), (60, 8), (64, 16), (104, 16), (1000, 16)]:
+        limit["bytes"] = int(gib * 2**30)
+        assert driver.default_chunk("count") == 2**28 * scale, gib
+        assert driver.default_chunk("event") == 2**20 * scale, gib

@@ -33,7 +33,7 @@ kqjax is timed through its own engine path (``make_step`` + ``driver.accumulate`
 ``simulate`` runs) after a warm-up call, so compilation is excluded from the throughput and
 reported separately (cold: the persistent compilation cache is off here), with ``workers``
 chunks in flight (``run.workers``; the NumPy peers use one core), in chunks of the device's
-default size (``run.chunk_size``). On a GPU the kqjax rows run 10^12 (count) and 2^28 (event)
+default size (``run.chunk_size``). On a GPU the kqjax rows run 10^11 (count) and 2^26 (event)
 pulses per point by default, so that they span many steps; the NumPy peers run at most 10^10 and
 2^22 (their rate does not depend on the pulses). Each measurement is repeated ``--repeat`` times;
 the best time is reported.
@@ -52,14 +52,14 @@ from functools import partial
 
 import numpy as np
 
-from kqjax.benchmarking import best_of, count, environment, options, start, write_json
+from kqjax.benchmarking import best_of, count, environment, options, report, say, start
 
 TARGETS = {"kqjax_count/kqjax_event": 100.0, "kqjax_count/numpy_count": 1.0}
 ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
 PEER_PULSES = {"count": 10**10, "event": 2**22}
 """Most pulses per point a NumPy peer runs (its rate does not depend on them beyond a few blocks):
 on a GPU the kqjax rows run more (``ACCELERATOR_PULSES``) to be timed over more than a few steps."""
-ACCELERATOR_PULSES = {"count": 10**12, "event": 2**28}
+ACCELERATOR_PULSES = {"count": 10**11, "event": 2**26}
 """Default pulses per point of the kqjax rows on an accelerator (on a CPU: ``PEER_PULSES``)."""
 PROTOCOLS = {"bbm92": ("entanglement_100km", "source.mean_pairs=0.1"), "sns_tf": ("tf_qkd",)}
 """Protocols with their own rows (kqjax count and NumPy count of the same model), by the
@@ -585,10 +585,10 @@ def main(argv=None) -> int:
                     help="every benchmark area (links, sensors, phase screens), all threads and one, "
                          "as a Markdown table (kqjax.bench_all)")
     ap.add_argument("--pulses", type=count, default=None,
-                    help="pulses per sweep point for the kqjax count-level rows (default 1e10; 1e12 on a "
+                    help="pulses per sweep point for the kqjax count-level rows (default 1e10; 1e11 on a "
                          "GPU); the NumPy peers run at most 1e10")
     ap.add_argument("--event-pulses", type=count, default=None,
-                    help="pulses per sweep point for the kqjax event-level rows (default 2^22; 2^28 on a "
+                    help="pulses per sweep point for the kqjax event-level rows (default 2^22; 2^26 on a "
                          "GPU); the NumPy peer runs at most 2^22")
     ap.add_argument("--points", type=count, default=None, help="sweep grid size: fiber lengths (default 16)")
     ap.add_argument("--repeat", type=count, default=None, help="timed repetitions, best reported (default 3)")
@@ -612,13 +612,9 @@ def main(argv=None) -> int:
     if not (math.isfinite(args.max_km) and 0 < args.max_km <= 1000):
         ap.error(f"--max-km={args.max_km:g}: must be in (0, 1000]")
     result = run(seed=args.seed, count_chunk=args.count_chunk, event_chunk=args.event_chunk,
-                 workers=args.workers, max_km=args.max_km, log=lambda m: print(m, file=sys.stderr, flush=True), **opts)
+                 workers=args.workers, max_km=args.max_km, log=say, **opts)
     result["quick"] = bool(args.quick)
-    print(table(result))
-    if args.json:
-        write_json(args.json, result)
-        print(f"json: {args.json}")
-    return 0
+    return report(table(result), result, args.json)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,23 @@ def _cpu_name() -> str:
     return platform.processor() or "?"
 
 
+def say(msg: str) -> None:
+    """A benchmark's progress line, on stderr."""
+    import sys
+
+    print(msg, file=sys.stderr, flush=True)
+
+
+def report(text: str, result: dict, path=None) -> int:
+    """Print a benchmark's table ``text`` and, with ``path``, write ``result`` there as JSON;
+    the command's exit status (0)."""
+    print(text)
+    if path:
+        write_json(path, result)
+        print(f"json: {path}")
+    return 0
+
+
 def write_json(path, result: dict) -> None:
     """``result`` as JSON at ``path``, written atomically."""
     from kqjax.results.io import atomic_path

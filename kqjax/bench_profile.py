@@ -1,0 +1,221 @@
+"""kqjax-bench-profile: what a link step's time is made of on this device.
+
+Two measurements of the count step of ``kqjax-bench``'s link (decoy BB84, 16 fiber lengths
+0-250 km; ``--experiment NAME`` for another protocol's, as ``kqjax-bench`` names them):
+
+- chunk scan: the compiled step's best time, one step at a time, at each chunk size of
+  ``--chunks`` (default 2^22..2^28 by fours on a CPU, 2^26..2^34 on a GPU, bounded by the
+  device's memory), and the least-squares line ``t = a + b * pulses`` through them (pulses of all
+  points): ``a`` is the step's fixed cost (kernel launches, the loops' round trips to the host,
+  dispatch) and ``1 / b`` its marginal rate. Where ``a`` is most of a step at the default chunk,
+  the step is bound by its structure, not by its arithmetic or its random bits.
+- kernels: ``jax.profiler.trace`` of ``--steps`` steps at the device's default chunk, read back with
+  ``jax.profiler.ProfileData``: per XLA kernel (by name) its launches and self time per step (time
+  inside it less the time of what runs nested in it, summed over the device's streams, or over
+  XLA's threads on a CPU), the largest printed, and the kernels' time against the step's wall
+  time. ``--trace DIR`` keeps the trace (TensorBoard's profile plugin or XProf open it).
+
+Speed lives here, never in a timed test. Usage: ``kqjax-bench-profile [--experiment NAME]
+[--chunks N ...] [--steps S] [--repeat R] [--top K] [--trace DIR] [--quick] [--json FILE]``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from kqjax.benchmarking import best_of, count, environment, options, report, say, start
+
+SKIPPED = ("end: ", "ThreadpoolListener", "ThunkExecutor", "$")
+"""Trace events that are not kernels: markers of XLA's CPU runtime and Python's own frames."""
+NOT_KERNELS = ("XLA Modules", "Steps", "Launch Stats", "Source", "XLA TraceMe", "Framework Ops")
+"""Lines of a device plane that repeat or group its kernels rather than list them."""
+
+
+def default_chunks() -> list[int]:
+    """Chunk sizes of the scan: 2^22..2^28 by fours on a CPU; 2^26..2^34 on an accelerator, up to
+    16 times its default chunk."""
+    from kqjax.engine import driver
+
+    if not driver.accelerator():
+        return [2**k for k in (22, 24, 26, 28)]
+    top = 16 * driver.default_chunk("count")
+    return [2**k for k in (26, 28, 30, 32, 34) if 2**k <= top]
+
+
+def scan(link, points: int, chunks, repeat: int) -> dict:
+    """Best time of one compiled count step per chunk size, and the line through them."""
+    import jax
+
+    from kqjax.engine import keys
+    from kqjax.links.link import make_step
+
+    rows = []
+    for chunk in chunks:
+        blocks = max(1, chunk // keys.BLOCK)
+        step = make_step(link, keys.root_key(0), blocks, "count")
+        sizes = np.full(blocks, keys.BLOCK, np.int64)
+        t0 = time.perf_counter()
+        jax.block_until_ready(step(np.int64(0), sizes))
+        first = time.perf_counter() - t0
+        best, times, _ = best_of(partial(lambda f, b, n: jax.block_until_ready(f(np.int64(b), n)), step, blocks, sizes),
+                                 repeat)
+        pulses = blocks * keys.BLOCK * points
+        rows.append({"chunk": blocks * keys.BLOCK, "pulses": pulses, "first_s": first, "best_s": best,
+                     "compile_s": max(first - best, 0.0), "times_s": times, "pulses_per_s": pulses / best})
+    x = np.array([r["pulses"] for r in rows], np.float64)
+    t = np.array([r["best_s"] for r in rows])
+    b, a = np.polyfit(x, t, 1) if len(rows) > 1 else (t[0] / x[0], 0.0)
+    return {"rows": rows, "fixed_s": float(a), "seconds_per_pulse": float(b),
+            "marginal_pulses_per_s": float(1 / b) if b > 0 else float("inf")}  # b <= 0: the scan is noise
+
+
+def self_times(events) -> list[tuple[str, float]]:
+    """(name, self seconds) of the events of one line: each event's duration less that of the
+    events nested in it."""
+    out, stack = [], []  # stack: [end_ns, index into out]
+    for e in sorted(events, key=lambda e: (e.start_ns, -e.duration_ns)):
+        while stack and stack[-1][0] <= e.start_ns:
+            stack.pop()
+        if stack:
+            out[stack[-1][1]][1] -= e.duration_ns
+        out.append([e.name, float(e.duration_ns)])
+        stack.append((e.start_ns + e.duration_ns, len(out) - 1))
+    return [(name, ns * 1e-9) for name, ns in out]
+
+
+def kernel_lines(data) -> list:
+    """The trace lines that list kernels: a device plane's ``XLA Ops`` (else its lines other than
+    ``NOT_KERNELS``), or on a CPU the host's XLA threads."""
+    lines = []
+    for plane in data.planes:
+        if plane.name.startswith("/device:"):
+            own = list(plane.lines)
+            ops = [ln for ln in own if ln.name == "XLA Ops"]
+            lines += [(plane.name, ln) for ln in ops or [ln for ln in own if ln.name not in NOT_KERNELS]]
+    if not lines:
+        lines = [(p.name, ln) for p in data.planes if p.name == "/host:CPU" for ln in p.lines
+                 if ln.name.startswith("tf_XLA")]
+    return lines
+
+
+def kernels(data, steps: int) -> dict:
+    """Launches and self seconds per step of every kernel name in ``data`` (a ProfileData)."""
+    table, names = {}, []
+    for plane, line in kernel_lines(data):
+        names.append(f"{plane}: {line.name}")
+        for name, s in self_times([e for e in line.events if not e.name.startswith(SKIPPED)]):
+            n, total = table.get(name, (0, 0.0))
+            table[name] = (n + 1, total + s)
+    per = {k: {"launches": n / steps, "seconds": s / steps} for k, (n, s) in table.items()}
+    order = sorted(per, key=lambda k: -per[k]["seconds"])
+    return {"lines": names, "kernels": {k: per[k] for k in order},
+            "launches_per_step": sum(v["launches"] for v in per.values()),
+            "kernel_s_per_step": sum(v["seconds"] for v in per.values())}
+
+
+def profile(link, steps: int, trace: Path, chunk: int) -> dict:
+    """Kernels of ``steps`` count steps of ``chunk`` pulses, traced into ``trace``."""
+    import jax
+
+    from kqjax.engine import keys
+    from kqjax.links.link import make_step
+
+    blocks = max(1, chunk // keys.BLOCK)
+    step = make_step(link, keys.root_key(0), blocks, "count")
+    sizes = np.full(blocks, keys.BLOCK, np.int64)
+    jax.block_until_ready(step(np.int64(0), sizes))
+    with jax.profiler.trace(str(trace)):
+        t0 = time.perf_counter()
+        for i in range(steps):
+            jax.block_until_ready(step(np.int64(i * blocks), sizes))
+        wall = (time.perf_counter() - t0) / steps
+    files = sorted(trace.rglob("*.xplane.pb"), key=lambda p: p.stat().st_mtime)
+    out = kernels(jax.profiler.ProfileData.from_file(str(files[-1])), steps)
+    return {"chunk": blocks * keys.BLOCK, "steps": steps, "wall_s_per_step": wall, "trace": str(files[-1]), **out}
+
+
+def run(experiment: str | None, chunks, steps: int, repeat: int, top: int, trace: Path, log,
+        chunk: int | None = None) -> dict:
+    """The scan over ``chunks`` and the kernels of ``steps`` steps of ``chunk`` pulses (default:
+    the device's default chunk)."""
+    from kqjax import bench
+    from kqjax.engine import driver
+
+    points = 16
+    link, _ = bench.build_link(points, 250.0, bench.PROTOCOLS[experiment] if experiment else ())
+    log(f"chunk scan: {', '.join(f'2^{int(np.log2(c))}' for c in chunks)} ...")
+    s = scan(link, points, chunks, repeat)
+    log(f"tracing {steps} steps ...")
+    p = profile(link, steps, trace, chunk or driver.default_chunk("count"))
+    p["kernels"] = dict(list(p["kernels"].items())[:top])
+    return {"benchmark": "kqjax-bench-profile", "environment": environment(), "link": experiment or "decoy_bb84",
+            "points": points, "scan": s, "profile": p}
+
+
+def _pow2(n: int) -> str:
+    return f"2^{int(np.log2(n))}"
+
+
+def table(result: dict) -> str:
+    s, p = result["scan"], result["profile"]
+    env = result["environment"]
+    lines = [(f"kqjax-bench-profile: {result['link']} count step, {result['points']} points, on {env['device']} "
+              f"(jax {env['jax_version']})"), "",
+             f"{'chunk':>8}{'pulses/step':>14}{'compile [s]':>13}{'step [s]':>12}{'pulses/s':>12}"]
+    for r in s["rows"]:
+        lines.append(f"{_pow2(r['chunk']):>8}{r['pulses']:>14.4g}{r['compile_s']:>13.3f}"
+                     f"{r['best_s']:>12.4g}{r['pulses_per_s']:>12.3e}")
+    line = (f"step time = {s['fixed_s'] * 1e3:.3g} ms + pulses / {s['marginal_pulses_per_s']:.3e} per s"
+            if s["seconds_per_pulse"] > 0 else "no slope: the steps' times are within their noise")
+    steps = f"{p['steps']} step{'s' if p['steps'] != 1 else ''}"
+    lines += ["", f"{line} (least squares over the scan; compile: a first call less a compiled one)", "",
+              (f"kernels of {steps} of {_pow2(p['chunk'])} pulses: {p['launches_per_step']:.0f} launches, "
+               f"{p['kernel_s_per_step'] * 1e3:.3g} ms of kernel time per step against "
+               f"{p['wall_s_per_step'] * 1e3:.3g} ms of wall time (kernel time summed over "
+               f"{len(p['lines'])} lines: {', '.join(p['lines'][:4])}{' ...' if len(p['lines']) > 4 else ''})"), "",
+              f"{'kernel':<48}{'launches/step':>14}{'ms/step':>10}{'share':>8}"]
+    total = max(p["kernel_s_per_step"], 1e-30)
+    for name, k in p["kernels"].items():
+        lines.append(f"{name[:47]:<48}{k['launches']:>14.4g}{k['seconds'] * 1e3:>10.3g}"
+                     f"{100 * k['seconds'] / total:>7.1f}%")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from kqjax import bench
+
+    ap = argparse.ArgumentParser(prog="kqjax-bench-profile", description=__doc__.splitlines()[0])
+    ap.add_argument("--experiment", choices=sorted(bench.PROTOCOLS), default=None,
+                    help="another protocol's link, as kqjax-bench times it (default: decoy BB84)")
+    ap.add_argument("--chunks", type=count, nargs="+", default=None,
+                    help="chunk sizes of the scan, multiples of 65536 (default 2^22..2^28 on a CPU, "
+                         "2^26..2^34 on a GPU)")
+    ap.add_argument("--steps", type=count, default=None, help="steps traced (default 5)")
+    ap.add_argument("--repeat", type=count, default=None, help="timed steps per chunk size, best kept (default 5)")
+    ap.add_argument("--top", type=count, default=25, help="kernels listed (default 25)")
+    ap.add_argument("--trace", metavar="DIR", help="keep the trace in DIR (default: a temporary folder)")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args(argv)
+    for c in args.chunks or ():
+        if c % 2**16:
+            ap.error(f"--chunks {c}: must be a multiple of 65536")
+    start()
+    opts = options(args, {"chunks": [2**16, 2**18], "steps": 1, "repeat": 1},
+                   {"chunks": None, "steps": 5, "repeat": 5})
+    chunks = opts["chunks"] or default_chunks()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(args.experiment, chunks, opts["steps"], opts["repeat"], args.top,
+                     Path(args.trace or tmp), say, chunk=chunks[-1] if args.quick else None)
+        result["quick"] = bool(args.quick)
+    return report(table(result), result, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""kqjax-bench-profile: the chunk scan's line and the kernels read back from a trace (no timing
+asserted)."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace as NS
+
+import numpy as np
+import pytest
+
+from kqjax import bench_profile
+
+
+def _event(name, start, duration):
+    return NS(name=name, start_ns=start, duration_ns=duration)
+
+
+def test_self_time_is_an_event_less_the_events_nested_in_it():
+    """A while loop of 100 ns holding two kernels (30 and 20 ns, one holding a 5 ns one) and a
+    kernel after it: self times 50, 25, 5, 20 and 7 ns."""
+    events = [_event("k2", 60, 20), _event("while", 10, 100), _event("k1", 20, 30), _event("inner", 30, 5),
+              _event("after", 110, 7)]
+    got = dict(bench_profile.self_times(events))
+    assert got == pytest.approx({"while": 50e-9, "k1": 25e-9, "inner": 5e-9, "k2": 20e-9, "after": 7e-9})
+
+
+def test_kernels_come_from_a_device_s_xla_ops_line_per_step():
+    """On a device plane only its ``XLA Ops`` line counts (its streams repeat the same kernels);
+    launches and seconds are per step, the largest first."""
+    ops = NS(name="XLA Ops", events=[_event("fusion.1", 0, 40), _event("fusion.2", 50, 10), _event("fusion.1", 70, 40)])
+    stream = NS(name="Stream #7", events=[_event("fusion.1", 0, 40)])
+    data = NS(planes=[NS(name="/host:CPU", lines=[NS(name="tf_XLAEigen/1", events=[_event("x", 0, 1)])]),
+                      NS(name="/device:GPU:0", lines=[ops, stream])])
+    got = bench_profile.kernels(data, steps=2)
+    assert got["lines"] == ["/device:GPU:0: XLA Ops"]
+    assert list(got["kernels"]) == ["fusion.1", "fusion.2"]
+    assert got["kernels"]["fusion.1"] == pytest.approx({"launches": 1.0, "seconds": 40e-9})
+    assert got["launches_per_step"] == 1.5 and got["kernel_s_per_step"] == pytest.approx(45e-9)
+
+
+def test_quick_run_on_this_cpu(tmp_path, capsys):
+    """The command end to end: a scan of two chunk sizes whose line goes through both points, and
+    the kernels of XLA's CPU threads, with a trace kept where asked."""
+    out = tmp_path / "p.json"
+    assert bench_profile.main(["--quick", "--json", str(out), "--trace", str(tmp_path / "trace"), "--top", "5"]) == 0
+    result = json.loads(out.read_text())
+    rows = result["scan"]["rows"]
+    assert [r["chunk"] for r in rows] == [2**16, 2**18] and all(r["best_s"] > 0 for r in rows)
+    fit = result["scan"]["fixed_s"] + np.array([r["pulses"] for r in rows]) * result["scan"]["seconds_per_pulse"]
+    assert list(fit) == pytest.approx([r["best_s"] for r in rows], rel=1e-6)
+    assert result["profile"]["chunk"] == 2**18  # --quick traces the scan's largest chunk
+    prof = result["profile"]
+    assert 0 < len(prof["kernels"]) <= 5 and prof["launches_per_step"] > len(prof["kernels"])
+    assert all(line.startswith("/host:CPU: tf_XLA") for line in prof["lines"])
+    assert (tmp_path / "trace").is_dir() and prof["trace"].endswith(".xplane.pb")
+    assert "(least squares over the scan;" in capsys.readouterr().out
+
+
+def test_bad_chunk_is_refused(capsys):
+    with pytest.raises(SystemExit) as err:
+        bench_profile.main(["--chunks", "1000"])
+    assert err.value.code == 2 and "--chunks 1000: must be a multiple of 65536" in capsys.readouterr().err

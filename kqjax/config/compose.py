@@ -1,6 +1,7 @@
 """Compose the Hydra config exactly as the command line does, with one-line errors."""
 from __future__ import annotations
 
+import math
 import re
 
 from kqjax.config.errors import ConfigError
@@ -96,8 +97,13 @@ def _keys_of(parent: str, overrides, config_name: str) -> list[str]:
     return [str(k) for k in node.keys()] if hasattr(node, "keys") else []
 
 
+MAX_JOBS = 10_000
+"""Jobs of one multirun at most (each is composed and checked before any work)."""
+
+
 def expand_multirun(overrides) -> list[list[str]]:
-    """Every job's overrides of a basic-sweeper multirun (``a=1,2 b=x,y`` -> 4 jobs)."""
+    """Every job's overrides of a basic-sweeper multirun (``a=1,2 b=x,y`` -> 4 jobs); more than
+    ``MAX_JOBS`` are refused, counted before they are listed."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -105,6 +111,11 @@ def expand_multirun(overrides) -> list[list[str]]:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except Exception as err:
         raise translate(err, overrides, DEFAULT_CONFIG) from None
+    sizes = {o.input_line: n for o in parsed if o.is_sweep_override() and (n := sweep_size(o)) is not None}
+    if math.prod(sizes.values()) > MAX_JOBS:
+        raise ConfigError("override", message=(
+            f"{' '.join(sizes)}: a multirun of {math.prod(sizes.values()):,} jobs; at most {MAX_JOBS:,} "
+            "(sweep a field inside one run instead: channel.length_km=linspace:0:100:1000)"))
     try:
         batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
     except Exception as err:  # e.g. range(0,10,0) (ValueError, or Hydra's own for a float step)
@@ -115,6 +126,22 @@ def expand_multirun(overrides) -> list[list[str]]:
         raise ConfigError(key, bad.get_value_string(),
                           message=f"{key}={bad.get_value_string()}: {err}") from None
     return [list(job) for batch in batches for job in batch]
+
+
+def sweep_size(override) -> int | None:
+    """Values of a sweep override, counted without listing them (a choice, or a range with a
+    non-zero finite step); None when Hydra has to list them (a glob) or cannot (a bad range)."""
+    from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
+
+    value = override.value()
+    if isinstance(value, ChoiceSweep):
+        return len(value.list)
+    if isinstance(value, RangeSweep):
+        try:
+            return max(0, math.ceil((value.stop - value.start) / value.step))
+        except (ArithmeticError, TypeError, ValueError):  # step 0, infinite or not a number
+            return None
+    return None
 
 
 def _expands_badly(override) -> bool:

@@ -69,6 +69,12 @@ REFUSED = {
                                          "channel.length_km=range(0,10,0.0)", "Invalid range"),
     "hydra_range_with_step_zero": (["-m", "channel.length_km=range(0,10,0)"], "channel.length_km=range(0,10,0)",
                                    "must not be zero"),
+    "multirun_of_a_hundred_million_jobs": (["-m", "channel.length_km=range(0,100000000)"],
+                                           "channel.length_km=range(0,100000000)", "100,000,000 jobs",
+                                           "at most 10,000", "linspace:"),
+    "multirun_whose_product_is_too_large": (["-m", "channel.length_km=range(0,200)", "run.seed=range(0,50.5,0.5)"],
+                                            "channel.length_km=range(0,200) run.seed=range(0,50.5,0.5)",
+                                            "20,200 jobs"),
     "fading_of_another_kind": (["channel=free_space", "channel.fading.kind=gamma_gamma", "channel.fading.alpha=4"],
                                "channel.fading.alpha=4", "'~channel.fading' '+channel.fading={kind:"),
     "navigation_of_two_steps": (["experiment=navigation_drift", "navigation.duration_s=1e-3",
@@ -403,3 +409,20 @@ def test_only_kqjax_user_warnings_are_one_line(monkeypatch):
     assert warnings.formatwarning("beyond it", UserWarning, here, 1) == "kqjax: warning: beyond it\n"
     assert warnings.formatwarning("divide by zero", RuntimeWarning, here, 1).startswith(f"{here}:1: RuntimeWarning")
     assert warnings.formatwarning("old", UserWarning, "/elsewhere/x.py", 3).startswith("/elsewhere/x.py:3: UserWarning")
+
+
+def test_a_multirun_is_counted_as_hydra_lists_it():
+    """The job count of a multirun, taken without listing its sweeps, is the number of jobs Hydra
+    lists (choices, integer and float ranges, empty and negative ones, a glob left to Hydra)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from kqjax.config.compose import sweep_size
+
+    for text in ["a=1,2,3", "a=choice(x,y)", "a=range(5)", "a=range(2,9,3)", "a=range(0.5,2.6,0.5)",
+                 "a=range(5,0,-2)", "a=range(3,3)", "a=range(0,1,0.3)", "a=range(10,0)"]:
+        (override,) = OverridesParser.create().parse_overrides([text])
+        listed = BasicSweeper.split_arguments([override], max_batch_size=None)
+        assert sweep_size(override) == sum(len(b) for b in listed), text
+    (glob,) = OverridesParser.create().parse_overrides(["detector=glob(*)"])
+    assert sweep_size(glob) is None

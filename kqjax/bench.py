@@ -61,6 +61,12 @@ PEER_PULSES = {"count": 10**10, "event": 2**22}
 on a GPU the kqjax rows run more (``ACCELERATOR_PULSES``) to be timed over more than a few steps."""
 ACCELERATOR_PULSES = {"count": 10**11, "event": 2**26}
 """Default pulses per point of the kqjax rows on an accelerator (on a CPU: ``PEER_PULSES``)."""
+PASS = ("satellite_pass", "channel.scintillation=true")
+"""The satellite-pass rows: decoy BB84 over one night-time downlink pass of a 500 km LEO
+satellite (its 440 s above the mask at 100 MHz, 4.4e10 pulses, in 10 s time slots), with the
+scintillation along the pass (log-normal fading drawn per block)."""
+QUICK_PASS = ("source.rep_rate_mhz=1",)
+"""``--quick``: the same pass at 1 MHz (4.4e8 pulses)."""
 PROTOCOLS = {"bbm92": ("entanglement_100km", "source.mean_pairs=0.1"), "sns_tf": ("tf_qkd",)}
 """Protocols with their own rows (kqjax count and NumPy count of the same model), by the
 experiment that runs them and overrides that leave ``distance_km`` (0..max-km) its only sweep
@@ -100,6 +106,41 @@ def build_link(points: int, max_km: float = 250.0, experiment: tuple[str, ...] =
     return link, lengths
 
 
+def build_pass(extra: tuple[str, ...] = ()):
+    """The satellite-pass link of ``PASS`` (one point) with ``extra`` overrides: (Link, the pulses
+    of the pass, its time slot in s)."""
+    from kqjax.api import prepare
+    from kqjax.config.compose import compose
+    from kqjax.tasks.qkd_link import link_of
+
+    _, built = prepare(compose([f"experiment={PASS[0]}", *PASS[1:], *extra]))
+    return link_of(built.components), int(built.run.pulses), float(built.run.slot_s)
+
+
+def pass_probabilities(link, pulses: int, seed: int, prng: str = "threefry2x32", batch: int = 2**14) -> np.ndarray:
+    """Outcome probabilities of every setting in each block of a one-point changing link, as kqjax
+    draws that block at ``seed`` (its transmittances from the same keys; unmeasured settings 0):
+    [1, N, S, O] for the N blocks of ``pulses``."""
+    import jax
+    import jax.numpy as jnp
+
+    from kqjax.engine import keys
+    from kqjax.links.link import prepare
+
+    root = keys.root_key(seed, prng)
+    one = jax.tree_util.tree_map(lambda x: x[0], prepare(link, root))
+    blocks = -(-int(pulses) // keys.BLOCK)
+
+    @jax.jit
+    def part(first):
+        index = first + jnp.arange(batch, dtype=jnp.int64)
+        return jax.vmap(lambda k, i: one.expand(one.block_probabilities(k, i, root)))(
+            keys.block_keys(root, first, batch), index)
+
+    out = np.concatenate([np.asarray(part(np.int64(f))) for f in range(0, blocks, batch)])[:blocks]
+    return out[None]
+
+
 def link_probabilities(link):
     """(P(setting) [G, S], P(outcome | setting) [G, S, O], measured [S]) from the link itself."""
     import jax
@@ -131,7 +172,8 @@ def numpy_count(ps: np.ndarray, po: np.ndarray, measured, pulses: int, seed: int
     """Count-level NumPy reference, in the same two stages as kqjax's count mode.
 
     ``ps`` [G, S] are the setting probabilities, ``po`` [G, S, O] the outcome probabilities of each
-    setting, ``measured`` [S] which settings have outcomes drawn. Per block: the pulses of each
+    setting (or [G, N, S, O]: per block of the run, for a changing channel), ``measured`` [S]
+    which settings have outcomes drawn. Per block: the pulses of each
     setting as one multinomial, drawn once for all sweep points when they share these
     probabilities; then, per point and measured setting, the outcomes as a multinomial. Each
     multinomial is a chain of conditional binomials (``Generator.binomial`` on whole arrays:
@@ -143,7 +185,9 @@ def numpy_count(ps: np.ndarray, po: np.ndarray, measured, pulses: int, seed: int
     ps = np.asarray(ps, np.float64)
     ps = ps / ps.sum(-1, keepdims=True)
     idx = np.flatnonzero(measured)
-    po = np.asarray(po, np.float64)[:, idx]
+    po = np.asarray(po, np.float64)
+    per_block = po.ndim == 4
+    po = po[..., idx, :]
     po = po / po.sum(-1, keepdims=True)
     shared = bool(np.all(ps == ps[:1]))  # the parties' choices do not depend on the channel
     sizes = block_sizes(pulses, block)
@@ -153,7 +197,8 @@ def numpy_count(ps: np.ndarray, po: np.ndarray, measured, pulses: int, seed: int
     for first in range(0, sizes.size, blocks_per_chunk):
         n = sizes[first:first + blocks_per_chunk]
         a = _multinomial_chain(rng, n[None, :], (ps[:1] if shared else ps)[:, None, :])  # [1 or G, b, S]
-        d = _multinomial_chain(rng, a[..., idx], po[:, None])  # [G, b, S', O]
+        pb = po[:, first:first + n.size] if per_block else po[:, None]
+        d = _multinomial_chain(rng, a[..., idx], pb)  # [G, b, S', O]
         sent += a.sum(1)
         counts[:, idx] += d.sum(1)
     return sent, counts
@@ -328,16 +373,20 @@ def bits_ceiling(repeat: int, prng: str = "threefry2x32", workers: int | None = 
 
 
 def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int,
-                prng: str = "threefry2x32", workers: int | None = None):
-    """Time kqjax's engine loop for ``mode``; returns a result row and class counts [G, C]."""
+                prng: str = "threefry2x32", workers: int | None = None, slot_s: float | None = None):
+    """Time kqjax's engine loop for ``mode``; returns a result row and class counts [G, C]. A
+    changing channel (a pass) is counted in time slots of ``slot_s`` as ``simulate`` counts it,
+    its classes summed over the slots."""
     import jax
 
     from kqjax.engine import driver, keys
-    from kqjax.links.link import make_step
+    from kqjax.links.link import make_step, plan_slots, prepare
 
     root = keys.root_key(seed, prng)
+    link = prepare(link, root)
     _, per_chunk = driver.plan(pulses, chunk)
-    step = make_step(link, root, per_chunk, mode)
+    slots = plan_slots(link, pulses, slot_s) if slot_s else None
+    step = make_step(link, root, per_chunk, mode, *((slots.blocks, slots.count) if slots else ()))
     sizes = np.full(per_chunk, keys.BLOCK, np.int64)
     t0 = time.perf_counter()
     jax.block_until_ready(step(np.int64(0), sizes))  # compile + one chunk
@@ -352,7 +401,10 @@ def bench_kqjax(link, mode: str, pulses: int, chunk: int, seed: int, repeat: int
         return acc.counts
 
     best, times, counts = best_of(go, repeat)
-    counts = classes(*(np.asarray(x, np.int64) for x in counts), link.protocol.MEASURED)
+    counts = [np.asarray(x, np.int64) for x in counts]
+    if slots:
+        counts = [x.sum(1) for x in counts]
+    counts = classes(*counts, link.protocol.MEASURED)
     row = {"pulses_per_point": int(pulses), "chunk_size": int(per_chunk * keys.BLOCK),
            "workers": workers or driver.default_workers(),
            "compile_s": max(warm - one_chunk, 0.0), "warmup_s": warm}
@@ -441,17 +493,19 @@ def table(result: dict) -> str:
     lines = [
         f"kqjax-bench: decoy-BB84 over fiber (default experiment), {result['points']} sweep points "
         f"(length_km 0..{result['max_km']:g}), seed {result['seed']}, best of {result['repeat']}; "
-        f"count rows of {', '.join(PROTOCOLS)} over distance_km 0..{result['max_km']:g}",
+        f"count rows of {', '.join(PROTOCOLS)} over distance_km 0..{result['max_km']:g}; a satellite pass "
+        f"({' '.join(PASS)}, one point, {result['satellite_pass']['pulses']:.4g} pulses in "
+        f"{result['satellite_pass']['slot_s']:g} s slots)",
         f"device {env['device']} | jax {env['jax_version']} | numpy {env['numpy_version']} | "
         f"CPUs {env['cpu_count']} ({env['cpus_usable']} usable, {env['processor']})",
         "",
-        f"{'':<20}{'pulses/point':>14}{'pulses total':>14}{'chunk':>11}{'workers':>9}{'best [s]':>10}"
+        f"{'':<28}{'pulses/point':>14}{'pulses total':>14}{'chunk':>11}{'workers':>9}{'best [s]':>10}"
         f"{'pulses/s':>12}{'compile [s]':>13}",
     ]
     for name, r in result["rows"].items():
         c = r["chunk_size"]
         chunk = "-" if c is None else f"2^{c.bit_length() - 1}" if c & (c - 1) == 0 else f"{c:.4g}"
-        lines.append(f"{name:<20}{r['pulses_per_point']:>14.4g}{r['pulses_total']:>14.4g}{chunk:>11}"
+        lines.append(f"{name:<28}{r['pulses_per_point']:>14.4g}{r['pulses_total']:>14.4g}{chunk:>11}"
                      f"{r['workers']:>9}{r['best_s']:>10.3f}{r['pulses_per_s']:>12.3e}"
                      f"{_fmt_s(r['compile_s']):>13}")
     lines.append("")
@@ -459,8 +513,9 @@ def table(result: dict) -> str:
         a, b = key.split("/")
         mark = "" if target is None else (f"(target >= {target:g}x: " + ("met)" if val >= target else "NOT met)"))
         shown = f"{val:.0f}" if val >= 100 else f"{val:.3g}"
-        a, b = (x.replace("_count", " count").replace("_event", " event").replace("count_", "count ") for x in (a, b))
-        lines.append(f"ratio {a:<18} / {b:<18}{shown:>8}x  {mark}".rstrip())
+        a, b = (x.replace("_count", " count").replace("_event", " event").replace("count_", "count ")
+                .replace("satellite_pass", "satellite pass") for x in (a, b))
+        lines.append(f"ratio {a:<26} / {b:<26}{shown:>8}x  {mark}".rstrip())
     if "event_words" in result:
         c, e = result["random_bit_ceiling"], result["event_words"]
         rate = result["rows"]["kqjax event"]["pulses_per_s"]
@@ -490,10 +545,11 @@ def default_pulses() -> dict:
 
 def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = None, repeat: int = 3,
         seed: int = 0, count_chunk: int | None = None, event_chunk: int | None = None,
-        max_km: float = 250.0, workers: int | None = None, log=None) -> dict:
-    """Measure all four rows; returns a JSON-able dict (``table`` prints it). Pulses and chunks
+        max_km: float = 250.0, workers: int | None = None, log=None, pass_overrides=()) -> dict:
+    """Measure every row; returns a JSON-able dict (``table`` prints it). Pulses and chunks
     default to the device's (:func:`default_pulses`, ``driver.default_chunk``); the NumPy peers run
-    at most ``PEER_PULSES``."""
+    at most ``PEER_PULSES``. The satellite-pass rows run the whole pass of ``PASS`` (with
+    ``pass_overrides``)."""
     import kqjax  # noqa: F401  (enables x64)
     from kqjax.engine import driver
     from kqjax.engine.params import registry
@@ -531,10 +587,25 @@ def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = 
             (f"numpy count {kind}", partial(bench_numpy, partial(lambda a, b, m: classes(
                 *numpy_count(a, b, m, peer, seed, BLOCK), m), qs, qo, qm), peer, repeat)),
         ]
+    say("drawing the satellite pass's block probabilities ...")
+    lk, pass_pulses, slot_s = build_pass(tuple(pass_overrides))
+    qs, _, qm = link_probabilities(lk)
+    qo = pass_probabilities(lk, pass_pulses, seed)
+    sizes = block_sizes(pass_pulses, BLOCK)
+    q = class_probabilities(np.broadcast_to(qs[0], qo.shape[1:-1]), qo[0], qm)  # [N, C]
+    satellite = {"pulses": pass_pulses, "blocks": int(sizes.size), "slot_s": slot_s,
+                 "expected_counts": (sizes @ q).tolist(), "count_variance": (sizes @ (q * (1 - q))).tolist()}
+    plan += [
+        ("kqjax count satellite pass", partial(bench_kqjax, lk, "count", pass_pulses, count_chunk, seed, repeat,
+                                               workers=workers, slot_s=slot_s)),
+        ("numpy count satellite pass", partial(bench_numpy, partial(lambda a, b, m: classes(
+            *numpy_count(a, b, m, pass_pulses, seed, BLOCK), m), qs, qo, qm), pass_pulses, repeat)),
+    ]
     for name, fn in plan:
         say(f"measuring {name} ...")
         row, ts, best, c = fn()
-        total = row["pulses_per_point"] * points
+        row["points"] = 1 if name.endswith("satellite pass") else points
+        total = row["pulses_per_point"] * row["points"]
         row.update(best_s=best, times_s=ts, pulses_total=total, pulses_per_s=total / best)
         rows[name] = row
         counts[name] = c
@@ -545,6 +616,8 @@ def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = 
         "kqjax_event/numpy_event": (rate["kqjax event"] / rate["numpy event"], None),
         **{f"kqjax_count_{k}/numpy_count_{k}": (rate[f"kqjax count {k}"] / rate[f"numpy count {k}"], None)
            for k in PROTOCOLS if f"kqjax count {k}" in rate},
+        "kqjax_count_satellite_pass/numpy_count_satellite_pass": (
+            rate["kqjax count satellite pass"] / rate["numpy count satellite pass"], None),
     }
     say("measuring the count-level sampler alone ...")
     sampler = bench_sampler(*sampler_inputs(ps, po, measured, max(1, count_chunk // BLOCK), seed), seed, repeat,
@@ -568,6 +641,7 @@ def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = 
         "random_bit_ceiling": ceiling,
         "sampler": sampler,
         "event_words": event_words,
+        "satellite_pass": satellite,
         "probabilities": probabilities,
         "counts": {k: v.tolist() for k, v in counts.items()},
     }
@@ -612,7 +686,8 @@ def main(argv=None) -> int:
     if not (math.isfinite(args.max_km) and 0 < args.max_km <= 1000):
         ap.error(f"--max-km={args.max_km:g}: must be in (0, 1000]")
     result = run(seed=args.seed, count_chunk=args.count_chunk, event_chunk=args.event_chunk,
-                 workers=args.workers, max_km=args.max_km, log=say, **opts)
+                 workers=args.workers, max_km=args.max_km, log=say,
+                 pass_overrides=QUICK_PASS if args.quick else (), **opts)
     result["quick"] = bool(args.quick)
     return report(table(result), result, args.json)
 

@@ -106,6 +106,29 @@ def test_protocol_rows_against_their_numpy_reference(quick, protocol):
     assert_counts_match(ref, n, p)
 
 
+def test_satellite_pass_rows_draw_the_pass_as_kqjax_does(quick):
+    """The satellite-pass rows (one point, the whole pass in time slots, scintillation drawn per
+    block): kqjax's counts summed over the slots and the NumPy peer's, drawn from kqjax's own
+    per-block probabilities, each within 5 sigma of the expected counts of those blocks (the sum of
+    n p over the blocks; exact Poisson tails for rare classes)."""
+    from scipy import stats
+
+    stdout, result = quick
+    assert any(ln.startswith("ratio kqjax count satellite pass") for ln in stdout.splitlines()), stdout
+    sat = result["satellite_pass"]
+    e, var = np.asarray(sat["expected_counts"]), np.asarray(sat["count_variance"])
+    assert e.sum() == pytest.approx(sat["pulses"], rel=1e-9) and sat["blocks"] == -(-sat["pulses"] // 2**16)
+    for name in ("kqjax count satellite pass", "numpy count satellite pass"):
+        row = result["rows"][name]
+        assert row["points"] == 1 and row["pulses_per_point"] == sat["pulses"]
+        (c,) = np.asarray(result["counts"][name])
+        assert c.sum() == sat["pulses"]
+        gauss = var >= 100
+        assert (np.abs(c - e)[gauss] <= 5 * np.sqrt(var[gauss])).all(), (name, c, e)
+        k, m = c[~gauss], e[~gauss]
+        assert (np.minimum(stats.poisson.cdf(k, m), stats.poisson.sf(k - 1, m)) >= ALPHA / 2).all(), (name, c, e)
+
+
 def test_a_benchmark_link_with_another_sweep_is_refused():
     """entanglement_100km sweeps the mean pair number too: unpinned, its grid is not the lengths."""
     from kqjax.bench import build_link

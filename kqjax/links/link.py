@@ -180,14 +180,25 @@ class Link:
         full = jnp.zeros((*counts.shape[:-2], s, o), counts.dtype)
         return full.at[..., self.measured(), :].set(counts)
 
+    def block_state(self, key, index, run_key=None):
+        """(components, transmittance of every arm) of block ``index``: the parts at its time and
+        its transmittances drawn from ``key`` (``run_key``: for time-correlated fading)."""
+        t = self.block_time(index)
+        return self.parts_at(t), self.sample_transmittance(key, t, run_key)
+
+    def block_probabilities(self, key, index, run_key=None):
+        """Outcome probabilities [M, O] of the measured settings in block ``index``
+        (:meth:`block_state`)."""
+        parts, eta = self.block_state(key, index, run_key)
+        return self.protocol.outcome_probabilities(parts, eta)[self.measured()]
+
     def block_counts(self, key, index, n, mode, sent=None, run_key=None):
         """(sent [S], counts [M, O] of the measured settings) of block ``index`` of ``n`` pulses
         (``sent``: its settings, if drawn already; ``run_key``: for time-correlated fading)."""
         s, o = self.shape()
-        eta = self.sample_transmittance(key, self.block_time(index), run_key)
-        parts = self.parts_at(self.block_time(index))
         measured = self.measured()
         if mode == "event":
+            parts, eta = self.block_state(key, index, run_key)
             setting, outcome = self.protocol.sample_events(keys.stream(key, "events"), keys.BLOCK,
                                                            parts, eta)
             # one scatter into setting x (outcomes, not measured); pulses past n go to a spare bin
@@ -197,8 +208,8 @@ class Link:
             bins = jnp.zeros(s * (o + 1) + 1, jnp.int64).at[cell].add(1)[:-1].reshape(s, o + 1)
             return bins.sum(-1), bins[measured, :o]
         sent = self.allocate(key, n) if sent is None else sent
-        p = self.protocol.outcome_probabilities(parts, eta)[measured]
-        return sent, multinomial(keys.stream(key, "detection"), sent[measured], p)
+        return sent, multinomial(keys.stream(key, "detection"), sent[measured],
+                                 self.block_probabilities(key, index, run_key))
 
 
 def _slot_sum(x, slot, slots: int):

@@ -111,11 +111,13 @@ def expand_multirun(overrides) -> list[list[str]]:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except Exception as err:
         raise translate(err, overrides, DEFAULT_CONFIG) from None
-    sizes = {o.input_line: n for o in parsed if o.is_sweep_override() and (n := sweep_size(o)) is not None}
-    if math.prod(sizes.values()) > MAX_JOBS:
+    sizes = [(o, n) for o in parsed if o.is_sweep_override() and (n := sweep_size(o)) is not None]
+    jobs = math.prod(n for _, n in sizes)
+    if jobs > MAX_JOBS:
+        key = max(sizes, key=lambda on: on[1])[0].get_key_element().lstrip("+~")
         raise ConfigError("override", message=(
-            f"{' '.join(sizes)}: a multirun of {math.prod(sizes.values()):,} jobs; at most {MAX_JOBS:,} "
-            "(sweep a field inside one run instead: channel.length_km=linspace:0:100:1000)"))
+            f"{' '.join(o.input_line for o, _ in sizes)}: a multirun of {jobs:,} jobs; at most {MAX_JOBS:,} "
+            f"(sweep {key} inside one run instead: {key}=linspace:start:stop:num or a list [a,b,...])"))
     try:
         batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
     except Exception as err:  # e.g. range(0,10,0) (ValueError, or Hydra's own for a float step)
@@ -129,19 +131,27 @@ def expand_multirun(overrides) -> list[list[str]]:
 
 
 def sweep_size(override) -> int | None:
-    """Values of a sweep override, counted without listing them (a choice, or a range with a
-    non-zero finite step); None when Hydra has to list them (a glob) or cannot (a bad range)."""
-    from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
+    """Values of a sweep override: a choice's, a glob's (over its group's presets), a range's
+    (listed by Hydra itself up to ``MAX_JOBS + 1`` values, whose float ranges step in decimals;
+    beyond that its estimate, off by one at most); None for a range Hydra cannot list (step 0:
+    Hydra's own error says why). A range with an infinite or undefined end or step is refused."""
+    from hydra.core.override_parser.types import ChoiceSweep, Glob, RangeSweep
 
     value = override.value()
     if isinstance(value, ChoiceSweep):
         return len(value.list)
-    if isinstance(value, RangeSweep):
-        try:
-            return max(0, math.ceil((value.stop - value.start) / value.step))
-        except (ArithmeticError, TypeError, ValueError):  # step 0, infinite or not a number
-            return None
-    return None
+    if isinstance(value, Glob):
+        group = override.key_or_group.split("@")[0]
+        return len(value.filter([p.stem for p in (conf_dir() / group).glob("*.yaml")]))
+    if not isinstance(value, RangeSweep):
+        return None
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (value.start, value.stop, value.step)):
+        key, text = override.get_key_element().lstrip("+~"), override.get_value_string()
+        raise ConfigError(key, text, message=f"{key}={text}: a range needs a finite start, stop and step")
+    if value.step == 0:
+        return None
+    estimate = math.ceil((value.stop - value.start) / value.step)
+    return estimate if estimate > MAX_JOBS + 1 else len(list(override.sweep_string_iterator()))
 
 
 def _expands_badly(override) -> bool:

@@ -74,7 +74,11 @@ REFUSED = {
                                            "at most 10,000", "linspace:"),
     "multirun_whose_product_is_too_large": (["-m", "channel.length_km=range(0,200)", "run.seed=range(0,50.5,0.5)"],
                                             "channel.length_km=range(0,200) run.seed=range(0,50.5,0.5)",
-                                            "20,200 jobs"),
+                                            "20,200 jobs", "sweep channel.length_km inside one run"),
+    "multirun_of_an_endless_range": (["-m", "channel.length_km=range(0,inf)"], "channel.length_km=range(0,inf)",
+                                     "a range needs a finite start, stop and step"),
+    "multirun_of_a_glob_times_a_range": (["-m", "detector=glob(*)", "channel.length_km=range(0,5000)"],
+                                         "detector=glob(*) channel.length_km=range(0,5000)", "15,000 jobs"),
     "fading_of_another_kind": (["channel=free_space", "channel.fading.kind=gamma_gamma", "channel.fading.alpha=4"],
                                "channel.fading.alpha=4", "'~channel.fading' '+channel.fading={kind:"),
     "navigation_of_two_steps": (["experiment=navigation_drift", "navigation.duration_s=1e-3",
@@ -412,17 +416,32 @@ def test_only_kqjax_user_warnings_are_one_line(monkeypatch):
 
 
 def test_a_multirun_is_counted_as_hydra_lists_it():
-    """The job count of a multirun, taken without listing its sweeps, is the number of jobs Hydra
-    lists (choices, integer and float ranges, empty and negative ones, a glob left to Hydra)."""
+    """The job count of a multirun is the number of jobs Hydra lists: choices, globs over a group's
+    presets, integer ranges, empty and negative ones, and float ranges (Hydra steps those in
+    decimals: 400 random ones); a range beyond the cap is estimated without listing it."""
+    import random
+
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from kqjax.config.compose import sweep_size
+    from kqjax.config.compose import MAX_JOBS, conf_dir, sweep_size
 
+    rng = random.Random(1)
+    floats = []
+    for _ in range(400):
+        a, step = round(rng.uniform(-5, 5), 2), round(rng.uniform(0.01, 0.5), 2)
+        floats.append(f"a=range({a},{round(a + rng.uniform(0, 20), 2)},{step})")
     for text in ["a=1,2,3", "a=choice(x,y)", "a=range(5)", "a=range(2,9,3)", "a=range(0.5,2.6,0.5)",
-                 "a=range(5,0,-2)", "a=range(3,3)", "a=range(0,1,0.3)", "a=range(10,0)"]:
+                 "a=range(5,0,-2)", "a=range(3,3)", "a=range(0,1,0.3)", "a=range(10,0)", "a=range(3.0,3.91,0.07)",
+                 *floats]:
         (override,) = OverridesParser.create().parse_overrides([text])
         listed = BasicSweeper.split_arguments([override], max_batch_size=None)
         assert sweep_size(override) == sum(len(b) for b in listed), text
-    (glob,) = OverridesParser.create().parse_overrides(["detector=glob(*)"])
-    assert sweep_size(glob) is None
+    presets = sorted(p.stem for p in (conf_dir() / "detector").glob("*.yaml"))
+    assert "gys" in presets
+    for text, size in [("detector=glob(*)", len(presets)), ("detector=glob(*,exclude=gys)", len(presets) - 1),
+                       ("detector@detector_a=glob(sn*)", sum(p.startswith("sn") for p in presets))]:
+        (override,) = OverridesParser.create().parse_overrides([text])
+        assert sweep_size(override) == size, text
+    (big,) = OverridesParser.create().parse_overrides([f"a=range(0,{10 * MAX_JOBS})"])
+    assert sweep_size(big) == 10 * MAX_JOBS

@@ -7,11 +7,11 @@
 # In order: the device; kqjax-bench-profile (the count step's time against its chunk size, its
 # compile time at each size, its kernels); the default run cold and warm; the profile's compile
 # times again with XLA's parallel LLVM module compilation (a GPU option); kqjax-bench --all.
-# OUT_DIR gets two files, rewritten after every step: summary.md (every table so far, also
-# printed at the end) and device_check.tar.gz (all logs, JSON and the profiler trace). Every step
-# runs under what is left of DEVICE_CHECK_BUDGET_S seconds (default 540), so that the files are
-# complete up to the step a time limit stops; a step that fails or runs out of time is noted in
-# the summary and the next one runs.
+# OUT_DIR gets two files, rewritten after every step: summary.md (every table so far and each
+# step's wall time and exit status, also printed at the end) and device_check.tar.gz (all logs,
+# JSON and the profiler trace). Every step runs under what is left of DEVICE_CHECK_BUDGET_S
+# seconds (default 540), so that the files are complete up to the step a time limit stops; a step
+# that fails or runs out of time is noted and the next one runs.
 set -u
 out=${1:?usage: bash benchmarks/device_check.sh OUT_DIR [--quick]}
 quick=${2:-}
@@ -25,7 +25,7 @@ deadline=$((SECONDS + ${DEVICE_CHECK_BUDGET_S:-540}))
 pack() {
   {
     echo "# device_check $(date -u +%F)"; echo
-    for f in device.txt profile.md default_run.txt profile_llvm_parallel.md all.md; do
+    for f in device.txt steps.txt profile.md profile_llvm_parallel.md all.md; do
       [ -f "$f" ] || continue
       echo "## $f"; echo; echo '```'; cat "$f"; echo '```'; echo
     done
@@ -34,15 +34,18 @@ pack() {
   tar czf "$out/device_check.tar.gz" --exclude=./trace . 2>/dev/null
 }
 
-step() {  # step NAME STDOUT_FILE COMMAND...: run under the time left, note a failure
-  local name=$1 file=$2 left=$((deadline - SECONDS))
+step() {  # step NAME STDOUT_FILE COMMAND...: run under the time left, its wall time in steps.txt
+  local name=$1 file=$2 left=$((deadline - SECONDS)) start ms status
   shift 2
   if [ "$left" -le 5 ]; then
-    echo "$name: skipped, no time left" >> device.txt
+    echo "$name: skipped, no time left" >> steps.txt
   else
+    start=$(date +%s%N)
     timeout "$left" "$@" > "$file" 2> "${file%.*}.log"
-    local status=$?
-    [ "$status" -eq 0 ] || echo "$name: exit status $status$([ "$status" -eq 124 ] && echo ' (out of time)'), see ${file%.*}.log" >> device.txt
+    status=$?
+    ms=$((($(date +%s%N) - start) / 1000000))
+    echo "$name: $((ms / 1000)).$(printf %03d $((ms % 1000))) s wall, exit status $status$([ "$status" -eq 124 ] \
+      && echo ' (out of time)'), output $file, log ${file%.*}.log" >> steps.txt
   fi
   pack
 }
@@ -58,14 +61,10 @@ step kqjax-bench-profile profile.md kqjax-bench-profile $quick --json profile.js
 
 cache=$(mktemp -d)
 for pass in cold warm; do
-  start=$(date +%s%N)
-  step "default run ($pass)" "run_$pass.txt" env KQJAX_CACHE_DIR="$cache" \
+  step "default run, $pass compilation cache" "run_$pass.txt" env KQJAX_CACHE_DIR="$cache" \
     kqjax run.progress=false hydra.run.dir="run_$pass"
-  ms=$((($(date +%s%N) - start) / 1000000))
-  echo "$pass: $((ms / 1000)).$(printf %03d $((ms % 1000))) s wall, output run_$pass.txt" >> default_run.txt
 done
 rm -rf "$cache"
-pack
 
 step "kqjax-bench-profile, parallel LLVM compilation" profile_llvm_parallel.md \
   env XLA_FLAGS="--xla_gpu_enable_llvm_module_compilation_parallelism=true" \

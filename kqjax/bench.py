@@ -34,8 +34,9 @@ kqjax is timed through its own engine path (``make_step`` + ``driver.accumulate`
 reported separately (cold: the persistent compilation cache is off here), with ``workers``
 chunks in flight (``run.workers``; the NumPy peers use one core), in chunks of the device's
 default size (``run.chunk_size``). On a GPU the kqjax rows run 10^11 (count) and 2^26 (event)
-pulses per point by default, so that they span many steps; the NumPy peers run at most 10^10 and
-2^22 (their rate does not depend on the pulses). Each measurement is repeated ``--repeat`` times;
+pulses per point by default, so that they span many steps; the NumPy peers of the sweep rows run
+at most 10^10 and 2^22 (their rate does not depend on the pulses). The satellite-pass rows, kqjax
+and NumPy alike, run the whole pass. Each measurement is repeated ``--repeat`` times;
 the best time is reported.
 
 Usage: ``kqjax-bench [--pulses N] [--event-pulses N] [--points P] [--max-km L] [--repeat R]
@@ -347,16 +348,16 @@ def bits_ceiling(repeat: int, prng: str = "threefry2x32", workers: int | None = 
     from kqjax.engine import driver, keys
 
     workers = workers or driver.default_workers()
-    words = words or (2**28 if driver.accelerator() else 2**24)
-    batch = words // block if driver.accelerator() else None
+    blocks = max(1, (words or (2**28 if driver.accelerator() else 2**24)) // block)
+    batch = blocks if driver.accelerator() else None
     roots = [(keys.root_key(i, prng),) for i in range(workers)]
-    out = {"prng": prng, "words": words // block * block * workers, "block": block, "workers": workers}
+    out = {"prng": prng, "words": blocks * block * workers, "block": block, "workers": workers}
     for dtype in (jnp.uint32, jnp.uint64):
         size = block if dtype == jnp.uint32 else block // 2  # uint64: two 32-bit words each
 
         @jax.jit
         def fn(key, dtype=dtype, size=size):
-            per_block = jax.random.split(key, words // block)
+            per_block = jax.random.split(key, blocks)
             return jax.lax.map(lambda k: jax.random.bits(k, (size,), dtype).sum(dtype=dtype), per_block,
                                batch_size=batch).sum()
 
@@ -660,7 +661,7 @@ def main(argv=None) -> int:
                          "as a Markdown table (kqjax.bench_all)")
     ap.add_argument("--pulses", type=count, default=None,
                     help="pulses per sweep point for the kqjax count-level rows (default 1e10; 1e11 on a "
-                         "GPU); the NumPy peers run at most 1e10")
+                         "GPU); the NumPy peers run at most 1e10 (the satellite-pass rows: the whole pass)")
     ap.add_argument("--event-pulses", type=count, default=None,
                     help="pulses per sweep point for the kqjax event-level rows (default 2^22; 2^26 on a "
                          "GPU); the NumPy peer runs at most 2^22")

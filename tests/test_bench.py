@@ -129,6 +129,38 @@ def test_satellite_pass_rows_draw_the_pass_as_kqjax_does(quick):
         assert (np.minimum(stats.poisson.cdf(k, m), stats.poisson.sf(k - 1, m)) >= ALPHA / 2).all(), (name, c, e)
 
 
+def test_pass_probabilities_are_those_kqjax_draws_each_block_from():
+    """Block by block: the clicks kqjax counts in 512 blocks mid-pass (the quick pass, one time
+    slot per block) against ``pass_probabilities`` at the same seed, as a sum of squared z-scores
+    over the settings with clicks in every block (signal and decoy: 1024 terms), lie within 5
+    standard deviations of its mean; the probabilities of another seed (another draw of the
+    scintillation, 5 % from block to block) lie far outside, so the check tells the draws apart."""
+    from kqjax.bench import QUICK_PASS, build_pass, pass_probabilities
+    from kqjax.engine import keys
+    from kqjax.links.link import chunk_counts, prepare
+
+    link, pulses, _ = build_pass(QUICK_PASS)
+    blocks, first = 512, -(-pulses // keys.BLOCK) // 2 - 256
+    root = keys.root_key(0)
+    sent, counts = chunk_counts(prepare(link, root), root, np.int64(first), np.full(blocks, keys.BLOCK, np.int64),
+                                blocks=blocks, mode="count", shared=True, slot_blocks=1, slots=first + blocks)
+    sent, counts = np.asarray(sent)[0, first:], np.asarray(counts)[0, first:]
+    idx = np.flatnonzero(link.protocol.MEASURED)
+    n = sent[:, idx]
+    clicks = n - counts[:, idx, -1]  # the last outcome is no click
+    stats = []
+    for seed in (0, 1):
+        p = 1 - pass_probabilities(link, pulses, seed)[0, first:first + blocks][:, idx, -1]
+        use = (n * p).min(0) >= 5  # settings with clicks in every block
+        npq = (n * p * (1 - p))[:, use]
+        z2 = (clicks[:, use] - (n * p)[:, use]) ** 2 / npq
+        stats.append((z2.sum(), z2.size, np.sqrt((2 + (1 - 6 * npq / n[:, use]) / npq).sum())))
+    (same, terms, sd), (other, _, _) = stats
+    assert terms == 2 * blocks
+    assert abs(same - terms) <= 5 * sd, stats
+    assert other - terms > 5 * sd, stats
+
+
 def test_a_benchmark_link_with_another_sweep_is_refused():
     """entanglement_100km sweeps the mean pair number too: unpinned, its grid is not the lengths."""
     from kqjax.bench import build_link

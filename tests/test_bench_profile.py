@@ -11,31 +11,47 @@ import pytest
 from kqjax import bench_profile
 
 
-def _event(name, start, duration):
-    return NS(name=name, start_ns=start, duration_ns=duration)
+def _event(name, start, duration, **stats):
+    return NS(name=name, start_ns=start, duration_ns=duration, stats=list(stats.items()))
 
 
 def test_self_time_is_an_event_less_the_events_nested_in_it():
     """A while loop of 100 ns holding two kernels (30 and 20 ns, one holding a 5 ns one) and a
-    kernel after it: self times 50, 25, 5, 20 and 7 ns."""
+    kernel after it: self times 50, 25, 5, 20 and 7 ns; an event overlapping the end of another
+    takes only the overlap from it."""
     events = [_event("k2", 60, 20), _event("while", 10, 100), _event("k1", 20, 30), _event("inner", 30, 5),
               _event("after", 110, 7)]
-    got = dict(bench_profile.self_times(events))
+    got = {e.name: t for e, t in bench_profile.self_times(events)}
     assert got == pytest.approx({"while": 50e-9, "k1": 25e-9, "inner": 5e-9, "k2": 20e-9, "after": 7e-9})
+    got = {e.name: t for e, t in bench_profile.self_times([_event("a", 0, 10), _event("b", 5, 10)])}
+    assert got == pytest.approx({"a": 5e-9, "b": 10e-9})
 
 
-def test_kernels_come_from_a_device_s_xla_ops_line_per_step():
-    """On a device plane only its ``XLA Ops`` line counts (its streams repeat the same kernels);
-    launches and seconds are per step, the largest first."""
-    ops = NS(name="XLA Ops", events=[_event("fusion.1", 0, 40), _event("fusion.2", 50, 10), _event("fusion.1", 70, 40)])
-    stream = NS(name="Stream #7", events=[_event("fusion.1", 0, 40)])
+def test_kernels_of_a_gpu_trace_come_from_its_streams():
+    """A GPU trace as jax.profiler writes it: kernels on ``Stream #N`` lines, named by their
+    ``hlo_op`` where given, copies counted apart; per step, the largest first. Other lines of
+    the device plane (``CUPTI overhead``) and the host's threads do not count."""
+    stream = NS(name="Stream #7(Kernel,MemcpyD2H)", events=[
+        _event("loop_fusion_kernel", 0, 40, hlo_op="fusion.1"), _event("MemcpyD2H", 45, 3),
+        _event("other_kernel", 50, 10, hlo_op="fusion.2"), _event("loop_fusion_kernel", 70, 40, hlo_op="fusion.1"),
+        _event("plain_kernel", 120, 4)])
     data = NS(planes=[NS(name="/host:CPU", lines=[NS(name="tf_XLAEigen/1", events=[_event("x", 0, 1)])]),
-                      NS(name="/device:GPU:0", lines=[ops, stream])])
+                      NS(name="/device:GPU:0", lines=[stream, NS(name="CUPTI overhead", events=[_event("c", 0, 9)])])])
     got = bench_profile.kernels(data, steps=2)
-    assert got["lines"] == ["/device:GPU:0: XLA Ops"]
-    assert list(got["kernels"]) == ["fusion.1", "fusion.2"]
+    assert got["lines"] == ["/device:GPU:0: Stream #7(Kernel,MemcpyD2H)"]
+    assert list(got["kernels"]) == ["fusion.1", "fusion.2", "plain_kernel"]
     assert got["kernels"]["fusion.1"] == pytest.approx({"launches": 1.0, "seconds": 40e-9})
-    assert got["launches_per_step"] == 1.5 and got["kernel_s_per_step"] == pytest.approx(45e-9)
+    assert got["launches_per_step"] == 2 and got["kernel_s_per_step"] == pytest.approx(47e-9)
+    assert got["copies_per_step"] == 0.5 and got["copy_s_per_step"] == pytest.approx(1.5e-9)
+
+
+def test_an_xla_ops_line_is_taken_over_the_streams():
+    """Where a device plane has an ``XLA Ops`` line (the streams repeat the same kernels), only it
+    counts."""
+    ops = NS(name="XLA Ops", events=[_event("fusion.1", 0, 40)])
+    stream = NS(name="Stream #7", events=[_event("fusion.1", 0, 40)])
+    got = bench_profile.kernels(NS(planes=[NS(name="/device:GPU:0", lines=[ops, stream])]), steps=1)
+    assert got["lines"] == ["/device:GPU:0: XLA Ops"] and got["launches_per_step"] == 1
 
 
 def test_quick_run_on_this_cpu(tmp_path, capsys):
@@ -53,7 +69,21 @@ def test_quick_run_on_this_cpu(tmp_path, capsys):
     assert 0 < len(prof["kernels"]) <= 5 and prof["launches_per_step"] > len(prof["kernels"])
     assert all(line.startswith("/host:CPU: tf_XLA") for line in prof["lines"])
     assert (tmp_path / "trace").is_dir() and prof["trace"].endswith(".xplane.pb")
-    assert "(least squares over the scan;" in capsys.readouterr().out
+    assert "least squares over the scan;" in capsys.readouterr().out
+
+
+def test_the_satellite_pass_and_one_chunk_size(tmp_path, capsys):
+    """The pass (one point, its time slots) profiles too; one chunk size (given twice) gives no
+    line rather than a made-up one, and a size that is not a power of two is shown as a number."""
+    out = tmp_path / "p.json"
+    assert bench_profile.main(["--quick", "--experiment", "satellite_pass", "--chunks", "196608", "196608",
+                               "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["link"] == "satellite_pass" and result["points"] == 1
+    assert [r["chunk"] for r in result["scan"]["rows"]] == [196608] and result["scan"]["fixed_s"] is None
+    assert result["profile"]["trace"] is None and result["profile"]["launches_per_step"] > 0
+    text = capsys.readouterr().out
+    assert "no line: a scan of one chunk size" in text and "196,608" in text
 
 
 def test_bad_chunk_is_refused(capsys):

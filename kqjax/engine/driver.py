@@ -42,9 +42,9 @@ from kqjax.engine.keys import BLOCK
 DEFAULT_CHUNK = {"count": 2**28, "event": 2**20}
 """Pulses per compiled step on a CPU; an accelerator takes :func:`accelerator_scale` times more."""
 MAX_ACCELERATOR_SCALE = 16
-"""The largest chunk scale: 2^32 count and 2^24 event pulses a step (H200, 2026-11-27: the count
-step of 16 points ran 6.9e12 pulses/s at 2^32 against 6.2e11 at 2^28, event 4.2e9 at 2^24 against
-2.8e9 at 2^20)."""
+"""The largest chunk scale: 2^32 count and 2^24 event pulses a step, the larger of the two sizes
+timed on one H200 on 2026-11-27 (count step of 16 points: 6.9e12 pulses/s at 2^32 against 6.2e11
+at 2^28; event: 4.2e9 at 2^24 against 2.8e9 at 2^20; jax 0.11.2, the code of that day)."""
 SCALE_MEMORY = 2**32
 """Device memory per unit of chunk scale: 4 GiB (``bytes_limit``)."""
 

@@ -6,7 +6,8 @@
 #
 # In order: the device; kqjax-bench-profile (the count step's time against its chunk size, its
 # compile time at each size, its kernels); the default run cold and warm; the profile's compile
-# times again with XLA's parallel LLVM module compilation (a GPU option); kqjax-bench --all.
+# times again with XLA's parallel LLVM module compilation (a GPU option); kqjax-bench --all with
+# all threads (on a GPU the device does the work either way; --threads one halves the time).
 # OUT_DIR gets two files, rewritten after every step: summary.md (every table so far and each
 # step's wall time and exit status, also printed at the end) and device_check.tar.gz (all logs,
 # JSON and the profiler trace). Every step runs under what is left of DEVICE_CHECK_BUDGET_S
@@ -70,7 +71,8 @@ step "kqjax-bench-profile, parallel LLVM compilation" profile_llvm_parallel.md \
   env XLA_FLAGS="--xla_gpu_enable_llvm_module_compilation_parallelism=true" \
   kqjax-bench-profile $quick --steps 1 --repeat 1 --top 5 --json profile_llvm_parallel.json
 
-step "kqjax-bench --all" all.md kqjax-bench --all $quick --json all.json --markdown all.md.tmp
+step "kqjax-bench --all --threads all" all.md kqjax-bench --all --threads all $quick --json all.json \
+  --markdown all.md.tmp
 [ -f all.md.tmp ] && mv all.md.tmp all.md
 pack
 cat "$out/summary.md"

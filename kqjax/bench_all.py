@@ -11,8 +11,8 @@ a row measured against one of the device's ceilings in the same process gives it
 the event-level links against the random-bit ceiling, the sensors' and screens' rows against the
 memory-bandwidth ceiling (their effective bandwidth).
 
-Usage: ``kqjax-bench --all [--quick] [--areas links sensors screens] [--json FILE]
-[--markdown FILE]``.
+Usage: ``kqjax-bench --all [--quick] [--areas links sensors screens] [--threads all one]
+[--json FILE] [--markdown FILE]``.
 """
 from __future__ import annotations
 
@@ -115,16 +115,18 @@ def summary(area: str, result: dict, threads: str = "all") -> list[dict]:
 
 
 def combine(results: dict) -> list[dict]:
-    """Rows of every area with the all-thread and one-thread values side by side."""
+    """Rows of every area with the all-thread and one-thread values side by side (None for a
+    thread count not measured)."""
     out = []
     for area, by_threads in results.items():
-        one = {r["row"]: r for r in summary(area, by_threads["one"], "one")}
-        for r in summary(area, by_threads["all"], "all"):
-            o = one.get(r["row"], {})
-            out.append({"area": area, "row": r["row"], "unit": r["unit"], "peer": r["peer"],
-                        "value_all": r["value"], "value_one": o.get("value"),
-                        "ratio_all": r["ratio"], "ratio_one": o.get("ratio"), "ceiling": r.get("ceiling"),
-                        "fraction_all": r.get("fraction"), "fraction_one": o.get("fraction")})
+        rows = {t: {r["row"]: r for r in summary(area, by_threads[t], t)} for t in THREADS if t in by_threads}
+        for name in rows.get("all") or rows.get("one", {}):
+            a, o = (rows.get(t, {}).get(name, {}) for t in THREADS)
+            base = a or o
+            out.append({"area": area, "row": name, "unit": base["unit"], "peer": base["peer"],
+                        "value_all": a.get("value"), "value_one": o.get("value"),
+                        "ratio_all": a.get("ratio"), "ratio_one": o.get("ratio"), "ceiling": base.get("ceiling"),
+                        "fraction_all": a.get("fraction"), "fraction_one": o.get("fraction")})
     return out
 
 
@@ -162,12 +164,12 @@ def _fraction(row: dict) -> str:
     return f"{row['ceiling']} {parts[0]} / {parts[1]}"
 
 
-def run(areas=None, quick: bool = False, log=None) -> dict:
+def run(areas=None, quick: bool = False, log=None, threads=THREADS) -> dict:
     import datetime
 
     say = log or (lambda msg: None)
     areas = [a for a in (areas or AREAS) if available(a)]
-    results = {a: {t: measure(a, t, quick, say) for t in THREADS} for a in areas}
+    results = {a: {t: measure(a, t, quick, say) for t in THREADS if t in threads} for a in areas}
     return {"benchmark": "kqjax-bench --all", "date": datetime.date.today().isoformat(), "quick": quick,
             "environment": environment(), "rows": combine(results), "areas": results}
 
@@ -178,6 +180,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="kqjax-bench --all", description=__doc__.splitlines()[0])
     ap.add_argument("--all", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--areas", nargs="+", choices=list(AREAS), default=None, help="areas to measure (default: all)")
+    ap.add_argument("--threads", nargs="+", choices=THREADS, default=list(THREADS),
+                    help="thread counts to measure: all (the process as it is), one (one core); default both")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="also write the Markdown table to FILE")
@@ -189,7 +193,7 @@ def main(argv=None) -> int:
         if missing:  # before any work
             print(missing, file=sys.stderr)
             return 2
-    result = run(args.areas, args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result = run(args.areas, args.quick, log=lambda m: print(m, file=sys.stderr, flush=True), threads=args.threads)
     table = markdown(result)
     print(table)
     if args.json:

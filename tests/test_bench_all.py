@@ -90,3 +90,12 @@ def test_a_missing_peer_is_refused_before_any_work(monkeypatch, capsys):
     assert bench_all.main(["--all", "--quick"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "allantools is needed" in err[0] and "kqjax[test]" in err[0], err
+
+
+def test_one_thread_count_alone_leaves_the_other_column_empty():
+    """``--threads all`` (or ``one``) measures one column; the table shows the other as —."""
+    for measured, empty in (("all", "one"), ("one", "all")):
+        rows = bench_all.combine({"links": {measured: _links(8.0, 2.0)}})
+        by = {r["row"]: r for r in rows}
+        assert by["kqjax count"][f"ratio_{measured}"] == 4.0 and by["kqjax count"][f"ratio_{empty}"] is None
+        assert by["kqjax count"][f"value_{empty}"] is None

@@ -102,21 +102,21 @@ MAX_JOBS = 10_000
 
 
 def expand_multirun(overrides) -> list[list[str]]:
-    """Every job's overrides of a basic-sweeper multirun (``a=1,2 b=x,y`` -> 4 jobs); more than
-    ``MAX_JOBS`` are refused, counted before they are listed."""
+    """Every job's overrides of a basic-sweeper multirun (``a=1,2 b=x,y`` -> 4 jobs; a glob over a
+    group's presets as the list of those it matches); more than ``MAX_JOBS`` are refused, counted
+    before they are listed."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except Exception as err:
-        raise translate(err, overrides, DEFAULT_CONFIG) from None
+    parsed = _parse(_globs_listed(_parse(overrides)))
     sizes = [(o, n) for o in parsed if o.is_sweep_override() and (n := sweep_size(o)) is not None]
     jobs = math.prod(n for _, n in sizes)
-    if jobs > MAX_JOBS:
-        key = max(sizes, key=lambda on: on[1])[0].get_key_element().lstrip("+~")
+    largest = max(sizes, key=lambda on: on[1], default=(None, 0))
+    if jobs > MAX_JOBS or largest[1] > MAX_JOBS:  # one sweep alone: also when another is empty
+        key = largest[0].get_key_element().lstrip("+~")
+        what = (f"a multirun of {jobs:,} jobs" if jobs > MAX_JOBS
+                else f"{largest[0].input_line} alone has {largest[1]:,} values")
         raise ConfigError("override", message=(
-            f"{' '.join(o.input_line for o, _ in sizes)}: a multirun of {jobs:,} jobs; at most {MAX_JOBS:,} "
+            f"{' '.join(o.input_line for o, _ in sizes)}: {what}; at most {MAX_JOBS:,} jobs "
             f"(sweep {key} inside one run instead: {key}=linspace:start:stop:num or a list [a,b,...])"))
     try:
         batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
@@ -130,27 +130,60 @@ def expand_multirun(overrides) -> list[list[str]]:
     return [list(job) for batch in batches for job in batch]
 
 
+def _parse(overrides) -> list:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_overrides(list(overrides))
+    except Exception as err:
+        raise translate(err, overrides, DEFAULT_CONFIG) from None
+
+
+def _globs_listed(parsed) -> list[str]:
+    """The overrides as text, each glob (``detector=glob(*)``) replaced by the presets of its
+    group it matches, in Hydra's order (``detector=gys,ingaas,snspd``)."""
+    from hydra.core.override_parser.types import Glob
+
+    out = []
+    for o in parsed:
+        if not isinstance(o.value(), Glob):
+            out.append(o.input_line)
+            continue
+        key, text = o.get_key_element().lstrip("+~"), o.get_value_string()
+        folder = conf_dir() / o.key_or_group.split("@")[0]
+        presets = sorted(p.stem for p in folder.glob("*.yaml"))
+        if not presets:
+            raise ConfigError(key, text, message=f"{key}={text}: glob() chooses among the presets of a config "
+                                                 f"group, and {key} is not one")
+        names = o.value().filter(presets)
+        if not names:
+            raise ConfigError(key, text, message=f"{key}={text}: matches none of {', '.join(presets)}")
+        out.append(f"{o.input_line.split('=', 1)[0]}={','.join(names)}")
+    return out
+
+
 def sweep_size(override) -> int | None:
-    """Values of a sweep override: a choice's, a glob's (over its group's presets), a range's
-    (listed by Hydra itself up to ``MAX_JOBS + 1`` values, whose float ranges step in decimals;
-    beyond that its estimate, off by one at most); None for a range Hydra cannot list (step 0:
-    Hydra's own error says why). A range with an infinite or undefined end or step is refused."""
-    from hydra.core.override_parser.types import ChoiceSweep, Glob, RangeSweep
+    """Values of a sweep override: a choice's, or a range's (listed by Hydra itself up to
+    ``MAX_JOBS + 1`` values, whose float ranges step in decimals; beyond that its estimate, off by
+    one at most); None for a range Hydra cannot list (step 0: Hydra's own error says why) or
+    another kind. A range with an infinite or undefined end or step, or of more values than a
+    float counts, is refused."""
+    from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
 
     value = override.value()
     if isinstance(value, ChoiceSweep):
         return len(value.list)
-    if isinstance(value, Glob):
-        group = override.key_or_group.split("@")[0]
-        return len(value.filter([p.stem for p in (conf_dir() / group).glob("*.yaml")]))
     if not isinstance(value, RangeSweep):
         return None
+    key, text = override.get_key_element().lstrip("+~"), override.get_value_string()
     if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (value.start, value.stop, value.step)):
-        key, text = override.get_key_element().lstrip("+~"), override.get_value_string()
         raise ConfigError(key, text, message=f"{key}={text}: a range needs a finite start, stop and step")
     if value.step == 0:
         return None
-    estimate = math.ceil((value.stop - value.start) / value.step)
+    ratio = (float(value.stop) - float(value.start)) / float(value.step)
+    if not math.isfinite(ratio):
+        raise ConfigError(key, text, message=f"{key}={text}: more values than a multirun's {MAX_JOBS:,} jobs")
+    estimate = math.ceil(ratio)
     return estimate if estimate > MAX_JOBS + 1 else len(list(override.sweep_string_iterator()))
 
 

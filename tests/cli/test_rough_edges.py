@@ -78,7 +78,15 @@ REFUSED = {
     "multirun_of_an_endless_range": (["-m", "channel.length_km=range(0,inf)"], "channel.length_km=range(0,inf)",
                                      "a range needs a finite start, stop and step"),
     "multirun_of_a_glob_times_a_range": (["-m", "detector=glob(*)", "channel.length_km=range(0,5000)"],
-                                         "detector=glob(*) channel.length_km=range(0,5000)", "15,000 jobs"),
+                                         "channel.length_km=range(0,5000)", "15,000 jobs"),
+    "multirun_of_an_empty_sweep_and_a_huge_one": (["-m", "channel.length_km=range(0,3e6)", "run.seed=range(3,3)"],
+                                                  "channel.length_km=range(0,3e6) alone has 3,000,000 values"),
+    "multirun_of_a_range_beyond_floats": (["-m", "channel.length_km=range(0,1e300,1e-300)"],
+                                          "channel.length_km=range(0,1e300,1e-300): more values than"),
+    "multirun_of_a_glob_over_a_field": (["-m", "channel.length_km=glob(*)"], "channel.length_km=glob(*)",
+                                        "presets of a config group"),
+    "multirun_of_a_glob_matching_nothing": (["-m", "detector=glob(zz*)"], "detector=glob(zz*)",
+                                            "matches none of", "snspd"),
     "fading_of_another_kind": (["channel=free_space", "channel.fading.kind=gamma_gamma", "channel.fading.alpha=4"],
                                "channel.fading.alpha=4", "'~channel.fading' '+channel.fading={kind:"),
     "navigation_of_two_steps": (["experiment=navigation_drift", "navigation.duration_s=1e-3",
@@ -416,32 +424,47 @@ def test_only_kqjax_user_warnings_are_one_line(monkeypatch):
 
 
 def test_a_multirun_is_counted_as_hydra_lists_it():
-    """The job count of a multirun is the number of jobs Hydra lists: choices, globs over a group's
-    presets, integer ranges, empty and negative ones, and float ranges (Hydra steps those in
-    decimals: 400 random ones); a range beyond the cap is estimated without listing it."""
+    """A sweep up to the cap counts as Hydra lists it (choices, integer, empty, negative and float
+    ranges); beyond the cap a range is estimated, within one of Hydra's count (its float ranges step
+    in decimals: 40 random ranges of 10 000-10 200 values), without being listed."""
     import random
 
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from kqjax.config.compose import MAX_JOBS, conf_dir, sweep_size
+    from kqjax.config.compose import MAX_JOBS, sweep_size
 
-    rng = random.Random(1)
-    floats = []
-    for _ in range(400):
-        a, step = round(rng.uniform(-5, 5), 2), round(rng.uniform(0.01, 0.5), 2)
-        floats.append(f"a=range({a},{round(a + rng.uniform(0, 20), 2)},{step})")
+    def listed(override):
+        return sum(len(b) for b in BasicSweeper.split_arguments([override], max_batch_size=None))
+
     for text in ["a=1,2,3", "a=choice(x,y)", "a=range(5)", "a=range(2,9,3)", "a=range(0.5,2.6,0.5)",
-                 "a=range(5,0,-2)", "a=range(3,3)", "a=range(0,1,0.3)", "a=range(10,0)", "a=range(3.0,3.91,0.07)",
-                 *floats]:
+                 "a=range(5,0,-2)", "a=range(3,3)", "a=range(0,1,0.3)", "a=range(10,0)", "a=range(3.0,3.91,0.07)"]:
         (override,) = OverridesParser.create().parse_overrides([text])
-        listed = BasicSweeper.split_arguments([override], max_batch_size=None)
-        assert sweep_size(override) == sum(len(b) for b in listed), text
+        assert sweep_size(override) == listed(override), text
+    rng = random.Random(1)
+    for _ in range(40):
+        step = round(rng.uniform(0.001, 0.01), 4)
+        a = round(rng.uniform(-5, 5), 3)
+        (override,) = OverridesParser.create().parse_overrides(
+            [f"a=range({a},{round(a + step * rng.uniform(MAX_JOBS + 2, MAX_JOBS + 200), 3)},{step})"])
+        n = listed(override)
+        if n > MAX_JOBS + 2:
+            assert abs(sweep_size(override) - n) <= 1, override.input_line
+
+
+def test_a_glob_expands_as_hydra_expands_it(tmp_path):
+    """A glob over a group's presets is listed as Hydra lists it (its group's presets in order, the
+    excluded ones left out), and the multirun runs the jobs the checks composed: ``glob(sn*)`` is
+    one job, with the SNSPD."""
+    from kqjax.config.compose import conf_dir, expand_multirun
+
     presets = sorted(p.stem for p in (conf_dir() / "detector").glob("*.yaml"))
-    assert "gys" in presets
-    for text, size in [("detector=glob(*)", len(presets)), ("detector=glob(*,exclude=gys)", len(presets) - 1),
-                       ("detector@detector_a=glob(sn*)", sum(p.startswith("sn") for p in presets))]:
-        (override,) = OverridesParser.create().parse_overrides([text])
-        assert sweep_size(override) == size, text
-    (big,) = OverridesParser.create().parse_overrides([f"a=range(0,{10 * MAX_JOBS})"])
-    assert sweep_size(big) == 10 * MAX_JOBS
+    assert expand_multirun(["detector=glob(*)", "run.seed=1,2"]) == [
+        [f"detector={d}", f"run.seed={s}"] for d in presets for s in (1, 2)]
+    assert expand_multirun(["detector@detector_a=glob(*,exclude=gys)"]) == [
+        [f"detector@detector_a={d}"] for d in presets if d != "gys"]
+    proc = kqjax(tmp_path, "-m", "detector=glob(sn*)", PULSES, "channel.length_km=[0,10]")
+    assert proc.returncode == 0, proc.stderr
+    done = sorted(tmp_path.glob("multirun/*/*/*/results.nc"))
+    assert len(done) == 1
+    assert "- detector=snspd" in (done[0].parent / ".hydra" / "overrides.yaml").read_text()

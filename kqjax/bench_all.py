@@ -28,7 +28,7 @@ from kqjax.benchmarking import environment
 
 AREAS = {"links": "kqjax.bench", "sensors": "kqjax.bench_sensors", "screens": "kqjax.bench_screens"}
 PEERS = {"sensors": "allantools", "screens": "aotools"}  # measured against, beyond the core install
-ONE_THREAD_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+ONE_THREAD_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
                   "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 THREADS = ("all", "one")
 

@@ -37,7 +37,7 @@ from kqjax.benchmarking import (best_of, count, effective, environment, memory_c
 
 R0, L0, DELTA = 0.05, 10.0, 5e-3
 TARGET = 2.0  # kqjax / aotools screens per second on one thread
-ONE_THREAD = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+ONE_THREAD = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "NUMBA_NUM_THREADS": "1"}
 

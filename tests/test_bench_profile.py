@@ -90,3 +90,18 @@ def test_bad_chunk_is_refused(capsys):
     with pytest.raises(SystemExit) as err:
         bench_profile.main(["--chunks", "1000"])
     assert err.value.code == 2 and "--chunks 1000: must be a multiple of 65536" in capsys.readouterr().err
+
+
+def test_a_failed_trace_keeps_the_scan(tmp_path, capsys, monkeypatch):
+    """Without a trace of the device's kernels the scan is still printed and written, the profile
+    names why, and the command's exit status is 1."""
+    def no_trace(*args, **kwargs):
+        raise RuntimeError("the trace lists no kernels of the device")
+
+    monkeypatch.setattr(bench_profile, "profile", no_trace)
+    out = tmp_path / "p.json"
+    assert bench_profile.main(["--quick", "--json", str(out)]) == 1
+    result = json.loads(out.read_text())
+    assert len(result["scan"]["rows"]) == 2 and result["profile"]["error"].startswith("the trace lists no kernels")
+    text = capsys.readouterr().out
+    assert "compile [s]" in text and "no kernel profile: the trace lists no kernels of the device" in text

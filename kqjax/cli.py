@@ -33,6 +33,8 @@ _VALUE_FLAGS = {"-cn", "--config-name", "-cp", "--config-path", "-cd", "--config
                 "-p", "--package", "-sc", "--shell-completion", "--experimental-rerun"}
 _INFO_FLAGS = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-i", "--info",
                "-sc", "--shell-completion"}
+_ONE_JOB_FLAGS = {"-c", "--cfg", "-i", "--info", "-sc", "--shell-completion"}
+"""Hydra's flags that show one job and refuse a multirun."""
 _EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 # What the signal handlers and the clean-up after an interruption need to know.
@@ -68,6 +70,10 @@ def preflight(argv) -> Path | None:
     from kqjax.api import prepare
 
     overrides, name, multirun, info = split_argv(argv)
+    shown = [a.partition("=")[0] for a in argv if a.partition("=")[0] in _ONE_JOB_FLAGS]
+    if multirun and shown:
+        raise ConfigError("-m", message=f"-m and {shown[0]} do not go together: {shown[0]} shows one job "
+                                         "(give one value of each swept field, without -m)")
     if info:
         return None
     own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]

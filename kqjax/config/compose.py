@@ -108,7 +108,8 @@ def expand_multirun(overrides) -> list[list[str]]:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     parsed = _parse(_globs_listed(_parse(overrides)))
-    sizes = [(o, n) for o in parsed if o.is_sweep_override() and (n := sweep_size(o)) is not None]
+    last = {o.get_key_element(): o for o in parsed}  # Hydra sweeps the last of a key given twice
+    sizes = [(o, n) for o in last.values() if o.is_sweep_override() and (n := sweep_size(o)) is not None]
     jobs = math.prod(n for _, n in sizes)
     largest = max(sizes, key=lambda on: on[1], default=(None, 0))
     if jobs > MAX_JOBS or largest[1] > MAX_JOBS:  # one sweep alone: also when another is empty

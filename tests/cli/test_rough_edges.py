@@ -455,6 +455,13 @@ def test_a_multirun_is_counted_as_hydra_lists_it():
             assert abs(sweep_size(override) - n) <= 1, override.input_line
 
 
+def test_a_key_given_twice_counts_as_hydra_sweeps_it():
+    """Hydra sweeps the last of a key given twice: so does the count (20 000 values, then 3)."""
+    from kqjax.config.compose import expand_multirun
+
+    assert expand_multirun(["run.seed=range(0,20000)", "run.seed=range(0,3)"]) == [[f"run.seed={i}"] for i in range(3)]
+
+
 def test_a_glob_expands_as_hydra_expands_it(tmp_path):
     """A glob over a group's presets is listed as Hydra lists it (its group's presets in order, the
     excluded ones left out), and the multirun runs the jobs the checks composed: ``glob(sn*)`` is

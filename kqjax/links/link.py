@@ -416,14 +416,20 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
         def converged(acc, _):
             return np.asarray(precision(link, *acc)["key_rate_signed"])[:, 0] <= target_rel_error
     sliced = per_slice < g or converged is not None
+    s, o = link.shape()
+    shape = (g, slots.count) if slots else (g,)
+    if slots is None:
+        estimator, extra = rates, ()
+    else:
+        estimator = slot_rates
+        extra = tuple(np.broadcast_to(np.asarray(a, np.float64), (g, *np.shape(a)))
+                      for a in (slots.nodes, slots.weights, slots.pulses))
+    ready = _prepared(estimator, link, np.zeros((*shape, s), np.int64), np.zeros((*shape, s, o), np.int64), *extra)
     acc = driver.accumulate(step, pulses, per_chunk * keys.BLOCK, progress=progress, workers=workers,
                             points=g if sliced else None, slice_points=per_slice, converged=converged, stop=stop)
     sent, counts = (np.asarray(x, np.int64) for x in acc.counts)
-    if slots is None:
-        out = rates(link, sent, counts)
-    else:
-        out = slot_rates(link, sent, counts, *(np.broadcast_to(np.asarray(a, np.float64), (g, *np.shape(a)))
-                                               for a in (slots.nodes, slots.weights, slots.pulses)))
+    ready.join()
+    out = estimator(link, sent, counts, *extra)
     out = {k: np.asarray(v) for k, v in out.items()}
     rep = np.asarray(link.rep_rate_hz())
     out["key_rate_bps"] = out["key_rate"] * (rep if slots is None else rep[:, None])
@@ -436,6 +442,21 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
     out.update(sent=sent, counts=counts, slots=slots, pulses_done=acc.pulses, complete=acc.complete,
                seconds=acc.seconds, link=link)
     return out
+
+
+def _prepared(fn, *args) -> threading.Thread:
+    """``fn`` traced and compiled for arguments shaped like ``args`` (one call on them) in a thread
+    beside the run's steps, so that it is ready when the counts are (its compilation overlaps the
+    Monte Carlo instead of following it). A failure there is left to the real call to report."""
+    def call():
+        try:
+            jax.block_until_ready(fn(*args))
+        except Exception:  # noqa: BLE001  (the real call raises it again, in the caller's thread)
+            pass
+
+    thread = threading.Thread(target=call, name="kqjax-estimator", daemon=True)
+    thread.start()
+    return thread
 
 
 def _gathered(step):

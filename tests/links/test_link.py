@@ -90,3 +90,31 @@ def test_simulated_rate_converges_to_asymptotic():
     assert np.all((rel > 1e-4) & (rel < 3e-3))
     assert np.all(np.abs(out["key_rate"] / out["key_rate_asymptotic"] - 1) <= SIGMA * rel)
     assert np.all(out["key_rate"] <= out["plob_bound"])
+
+
+def test_the_estimator_is_compiled_beside_the_steps(monkeypatch):
+    """``simulate`` calls its estimator first on zero counts of the run's shapes in a thread of its
+    own (so that it compiles beside the steps), then on the run's counts; a failure in that thread
+    is left to the real call."""
+    import threading
+
+    from kqjax.links import link as link_module
+
+    calls = []
+    real = link_module.rates
+
+    def recording(lk, sent, counts):
+        calls.append((threading.current_thread().name, np.asarray(sent).sum(), np.shape(counts)))
+        return real(lk, sent, counts)
+
+    monkeypatch.setattr(link_module, "rates", recording)
+    lk, _ = make_link(["channel.length_km=[0,50]"])
+    out = simulate(lk, pulses=10**6, seed=1, progress=False)
+    s, o = lk.shape()
+    here = threading.current_thread().name
+    assert [(name, total) for name, total, _ in calls] == [("kqjax-estimator", 0), (here, 2 * 10**6)]
+    assert {shape for *_, shape in calls} == {(2, s, o)}
+    assert out["sent"].sum() == 2 * 10**6
+    failing = link_module._prepared(lambda: 1 / 0)
+    failing.join()
+    assert not failing.is_alive()

@@ -53,7 +53,7 @@ from functools import partial
 
 import numpy as np
 
-from kqjax.benchmarking import best_of, count, environment, options, report, say, start
+from kqjax.benchmarking import best_of, count, environment, options, report, say, size_label, start
 
 TARGETS = {"kqjax_count/kqjax_event": 100.0, "kqjax_count/numpy_count": 1.0}
 ROWS = ("kqjax count", "kqjax event", "numpy count", "numpy event")
@@ -505,7 +505,7 @@ def table(result: dict) -> str:
     ]
     for name, r in result["rows"].items():
         c = r["chunk_size"]
-        chunk = "-" if c is None else f"2^{c.bit_length() - 1}" if c & (c - 1) == 0 else f"{c:.4g}"
+        chunk = "-" if c is None else size_label(c)
         lines.append(f"{name:<28}{r['pulses_per_point']:>14.4g}{r['pulses_total']:>14.4g}{chunk:>11}"
                      f"{r['workers']:>9}{r['best_s']:>10.3f}{r['pulses_per_s']:>12.3e}"
                      f"{_fmt_s(r['compile_s']):>13}")
@@ -556,7 +556,7 @@ def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = 
     from kqjax.engine.params import registry
     from kqjax.engine.keys import BLOCK
 
-    say = log or (lambda msg: None)
+    log = log or (lambda msg: None)
     pulses = pulses or default_pulses()["count"]
     event_pulses = event_pulses or default_pulses()["event"]
     count_chunk = count_chunk or driver.default_chunk("count")
@@ -588,7 +588,7 @@ def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = 
             (f"numpy count {kind}", partial(bench_numpy, partial(lambda a, b, m: classes(
                 *numpy_count(a, b, m, peer, seed, BLOCK), m), qs, qo, qm), peer, repeat)),
         ]
-    say("drawing the satellite pass's block probabilities ...")
+    log("drawing the satellite pass's block probabilities ...")
     lk, pass_pulses, slot_s = build_pass(tuple(pass_overrides))
     qs, _, qm = link_probabilities(lk)
     qo = pass_probabilities(lk, pass_pulses, seed)
@@ -603,7 +603,7 @@ def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = 
             *numpy_count(a, b, m, pass_pulses, seed, BLOCK), m), qs, qo, qm), pass_pulses, repeat)),
     ]
     for name, fn in plan:
-        say(f"measuring {name} ...")
+        log(f"measuring {name} ...")
         row, ts, best, c = fn()
         row["points"] = 1 if name.endswith("satellite pass") else points
         total = row["pulses_per_point"] * row["points"]
@@ -620,10 +620,10 @@ def run(points: int = 16, pulses: int | None = None, event_pulses: int | None = 
         "kqjax_count_satellite_pass/numpy_count_satellite_pass": (
             rate["kqjax count satellite pass"] / rate["numpy count satellite pass"], None),
     }
-    say("measuring the count-level sampler alone ...")
+    log("measuring the count-level sampler alone ...")
     sampler = bench_sampler(*sampler_inputs(ps, po, measured, max(1, count_chunk // BLOCK), seed), seed, repeat,
                             workers=workers)
-    say("measuring the random-bit ceiling ...")
+    log("measuring the random-bit ceiling ...")
     ceiling = bits_ceiling(repeat, workers=workers)
     words = words_per_pulse(link)
     drawn = rate["kqjax event"] * words / points  # the points share each block's words

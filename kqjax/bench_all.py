@@ -186,19 +186,16 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="also write the Markdown table to FILE")
     args = ap.parse_args(argv)
-    from kqjax.benchmarking import missing_peer, write_json
+    from kqjax.benchmarking import missing_peer, report, say
 
     for area in [a for a in (args.areas or AREAS) if a in PEERS and available(a)]:
         missing = missing_peer("kqjax-bench --all", PEERS[area])
         if missing:  # before any work
             print(missing, file=sys.stderr)
             return 2
-    result = run(args.areas, args.quick, log=lambda m: print(m, file=sys.stderr, flush=True), threads=args.threads)
+    result = run(args.areas, args.quick, log=say, threads=args.threads)
     table = markdown(result)
-    print(table)
-    if args.json:
-        write_json(args.json, result)
-        print(f"json: {args.json}")
+    report(table, result, args.json)
     if args.markdown:
         from kqjax.results.io import atomic_path
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kqjax.benchmarking import best_of, count, environment, options, report, say, start
+from kqjax.benchmarking import best_of, count, environment, options, report, say, size_label, start
 
 SKIPPED = ("end: ", "ThreadpoolListener", "ThunkExecutor", "$")
 """Trace events that are not kernels: markers of XLA's CPU runtime and Python's own frames."""
@@ -87,6 +87,7 @@ class Subject:
         blocks = max(1, chunk // keys.BLOCK)
         step = make_step(self.link, self.root, blocks, "count", *self.slots)
         sizes = np.full(blocks, keys.BLOCK, np.int64)
+
         def call(first):
             return jax.block_until_ready(step(np.int64(self.first + first), sizes))
 
@@ -118,7 +119,7 @@ def scan(subject: Subject, chunks, repeat: int) -> dict:
     return out
 
 
-def self_times(events) -> list[tuple[str, float]]:
+def self_times(events) -> list[tuple[object, float]]:
     """(event, self seconds) of the events of one line: each event's duration less the part of it
     covered by the events that start inside it and end in it or after it (on one line events
     nest, so that is the time of its children)."""
@@ -204,7 +205,7 @@ def run(experiment: str | None, chunks, steps: int, repeat: int, top: int, trace
     from kqjax.engine import driver
 
     subject = Subject(experiment)
-    log(f"chunk scan: {', '.join(_size(c) for c in chunks)} ...")
+    log(f"chunk scan: {', '.join(size_label(c) for c in chunks)} ...")
     s = scan(subject, chunks, repeat)
     log(f"tracing {steps} steps ...")
     try:
@@ -217,11 +218,6 @@ def run(experiment: str | None, chunks, steps: int, repeat: int, top: int, trace
             "points": subject.points, "scan": s, "profile": p}
 
 
-def _size(n: int) -> str:
-    """A chunk size: ``2^k`` for a power of two, else the number."""
-    return f"2^{n.bit_length() - 1}" if n & (n - 1) == 0 else f"{n:,}"
-
-
 def table(result: dict) -> str:
     s, p = result["scan"], result["profile"]
     env = result["environment"]
@@ -230,7 +226,7 @@ def table(result: dict) -> str:
               f"(jax {env['jax_version']})"), "",
              f"{'chunk':>8}{'pulses/step':>14}{'compile [s]':>13}{'step [s]':>12}{'pulses/s':>12}"]
     for r in s["rows"]:
-        lines.append(f"{_size(r['chunk']):>8}{r['pulses']:>14.4g}{r['compile_s']:>13.3f}"
+        lines.append(f"{size_label(r['chunk']):>8}{r['pulses']:>14.4g}{r['compile_s']:>13.3f}"
                      f"{r['best_s']:>12.4g}{r['pulses_per_s']:>12.3e}")
     if s["fixed_s"] is None:
         line = "no line: a scan of one chunk size"
@@ -243,7 +239,7 @@ def table(result: dict) -> str:
         return "\n".join([*lines, f"no kernel profile: {p['error']}"])
     steps = f"{p['steps']} step{'s' if p['steps'] != 1 else ''}"
     lines += [
-              (f"kernels of {steps} of {_size(p['chunk'])} pulses: {p['launches_per_step']:.0f} launches, "
+              (f"kernels of {steps} of {size_label(p['chunk'])} pulses: {p['launches_per_step']:.0f} launches, "
                f"{p['kernel_s_per_step'] * 1e3:.3g} ms of kernel time per step against "
                f"{p['wall_s_per_step'] * 1e3:.3g} ms of wall time (kernel time summed over "
                f"{len(p['lines'])} lines: {', '.join(p['lines'][:4])}{' ...' if len(p['lines']) > 4 else ''}); "

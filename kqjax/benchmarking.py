@@ -142,6 +142,11 @@ def _cpu_name() -> str:
     return platform.processor() or "?"
 
 
+def size_label(n: int) -> str:
+    """A chunk size for a table: ``2^k`` for a power of two, else the number."""
+    return f"2^{n.bit_length() - 1}" if n & (n - 1) == 0 else f"{n:,}"
+
+
 def say(msg: str) -> None:
     """A benchmark's progress line, on stderr."""
     import sys

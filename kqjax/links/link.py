@@ -299,6 +299,7 @@ def slot_rates(link: Link, sent, counts, nodes, weights, pulses):
     The expected counts of a slot average the expected counts over its time by Gauss-Legendre
     ``nodes`` [T, K] and ``weights`` [T, K] (each row sums to 1); the pooled rates apply the
     estimator to the summed counts, and to the expected counts summed with the slots' ``pulses``.
+    A slot without pulses sent (a run stopped before it) has NaN rates from counts.
     """
 
     def expected(t, w):
@@ -324,7 +325,12 @@ def slot_rates(link: Link, sent, counts, nodes, weights, pulses):
         rows(ps, jnp.tensordot(w, ps, 1)), rows(po, jnp.tensordot(w, po, 1)), parts, eta)
     tr, bound = jax.vmap(proto.alice_bob_transmittance)(eta), jax.vmap(proto.bound)(eta)
     slots = sent.shape[0]
-    out = {k: v[:slots] for k, v in est.items()}
+    empty = jnp.sum(sent, -1) == 0
+
+    def per_slot(v):
+        return jnp.where(empty.reshape((slots,) + (1,) * (v.ndim - 1)), jnp.nan, v[:slots])
+
+    out = {k: per_slot(v) for k, v in est.items()}
     out.update(key_rate_asymptotic=asym[:slots], transmittance=tr[:slots], plob_bound=bound[:slots],
                key_rate_pooled=est["key_rate"][slots], key_rate_asymptotic_pooled=asym[slots],
                transmittance_pooled=tr[slots])
@@ -428,6 +434,8 @@ def simulate(link: Link, *, pulses: int, seed: int = 0, chunk_size: int | None =
     acc = driver.accumulate(step, pulses, per_chunk * keys.BLOCK, progress=progress, workers=workers,
                             points=g if sliced else None, slice_points=per_slice, converged=converged, stop=stop)
     sent, counts = (np.asarray(x, np.int64) for x in acc.counts)
+    if slots is not None and not acc.complete:  # the expected counts of the pulses sent, not of the whole pass
+        extra = (*extra[:2], sent.sum(-1).astype(np.float64))
     ready.join()
     out = estimator(link, sent, counts, *extra)
     out = {k: np.asarray(v) for k, v in out.items()}

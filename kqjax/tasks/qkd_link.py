@@ -414,6 +414,11 @@ def optimum_summary(ds, opt: str, dist: str, rows: int) -> str:
     return "\n".join([top, table(head, body)])
 
 
+def _percent(x: float) -> str:
+    """A rate as a percentage; a dash where nothing was observed (NaN)."""
+    return "—" if np.isnan(x) else f"{100 * x:.2f} %"
+
+
 def slot_summary(ds, rows: int) -> str:
     """Per time slot: transmittance, key rate, QBER; then the whole run pooled."""
     from kqjax.results.tables import table
@@ -421,12 +426,13 @@ def slot_summary(ds, rows: int) -> str:
     head = ["time [s]", "transmittance", "key rate [bit/pulse]", "key rate [bit/s]", "QBER"]
     qber = _key_class(ds, ds["qber"])
     body = [[f"{float(ds['time_s'][i]):.4g}", f"{float(ds['transmittance'][i]):.3e}", f"{float(ds['key_rate'][i]):.3e}",
-             f"{float(ds['key_rate_bps'][i]):.3e}", f"{100 * float(qber[i]):.2f} %"] for i in pick(ds.sizes["time_s"], rows)]
+             f"{float(ds['key_rate_bps'][i]):.3e}", _percent(float(qber[i]))] for i in pick(ds.sizes["time_s"], rows)]
     return "\n".join([
         f"{ds.attrs.get('protocol', '')} ({ds.attrs.get('topology', '')}), {ds.attrs['slots']} time slots of "
         f"{ds.attrs['slot_s']:.4g} s", table(head, body),
         f"all slots pooled: {float(ds['key_rate_pooled']):.3e} bit/pulse, {float(ds['key_rate_bps_pooled']):.3e} bit/s "
-        f"(asymptotic {float(ds['key_rate_asymptotic_pooled']):.3e} bit/pulse; no finite-size correction)"])
+        f"(asymptotic {float(ds['key_rate_asymptotic_pooled']):.3e} bit/pulse; no finite-size correction)"
+        + ("; the run was stopped: both of the pulses sent" if not ds.attrs.get("complete", True) else "")])
 
 
 def summary(ds, rows: int = 11) -> str:
@@ -456,7 +462,7 @@ def summary(ds, rows: int = 11) -> str:
              + (f", {ds.attrs['slots']} time slots of {ds.attrs['slot_s']:.4g} s, rates of all slots pooled" if timed else "")]
     lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     for row in vals:
-        cells = [f"{v:.4g}" if i < len(dims) else f"{v:.3e}" if i != len(dims) + 2 else f"{100 * v:.2f} %"
+        cells = [f"{v:.4g}" if i < len(dims) else f"{v:.3e}" if i != len(dims) + 2 else _percent(v)
                  for i, v in enumerate(row)]
         lines.append("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
     d = max_distance(ds)

@@ -118,3 +118,39 @@ def test_the_estimator_is_compiled_beside_the_steps(monkeypatch):
     failing = link_module._prepared(lambda: 1 / 0)
     failing.join()
     assert not failing.is_alive()
+
+
+def test_a_stopped_pass_reports_the_pulses_sent(monkeypatch):
+    """A pass stopped a quarter through (Ctrl-C in a step): the time slots never reached have NaN
+    rates from counts (no data, not "no key"), and the pooled expected rate is that of the pulses
+    sent, low in the sky, which the pooled simulated rate follows, not that of the whole pass."""
+    from kqjax.links import link as link_module
+
+    real = link_module.make_step
+    lk, built = make_link(["experiment=satellite_pass", "source.rep_rate_mhz=1"])
+    whole = simulate(lk, pulses=built.run.pulses, seed=2, progress=False, slot_s=10.0, chunk_size=2**20)
+    stop_at = int(0.25 * built.run.pulses) // 65536
+
+    def stopping(*args, **kwargs):
+        step = real(*args, **kwargs)
+
+        def call(first, sizes, *rest):
+            if int(first) >= stop_at:
+                raise KeyboardInterrupt
+            return step(first, sizes, *rest)
+
+        return call
+
+    monkeypatch.setattr(link_module, "make_step", stopping)
+    part = simulate(lk, pulses=built.run.pulses, seed=2, progress=False, slot_s=10.0, chunk_size=2**20, workers=1)
+    assert not part["complete"] and 0 < part["pulses_done"] < 0.3 * built.run.pulses
+    reached = part["sent"].sum(-1)[0] > 0
+    assert 5 < reached.sum() < 0.3 * reached.size and not reached[-1]
+    assert np.all(np.isnan(part["key_rate"][0, ~reached])) and np.all(np.isnan(part["qber"][0, ~reached]))
+    assert np.all(np.isfinite(part["key_rate"][0, reached]))
+    assert np.all(np.isfinite(part["key_rate_asymptotic"]))  # a slot's expected rate needs no pulses
+    done, planned = float(part["key_rate_asymptotic_pooled"][0]), float(whole["key_rate_asymptotic_pooled"][0])
+    simulated = float(part["key_rate_pooled"][0])
+    assert done < 0.5 * planned
+    assert abs(simulated - done) < 0.1 * done
+    assert np.array_equal(part["counts"][0, reached][:-1], whole["counts"][0, reached][:-1])  # same draws

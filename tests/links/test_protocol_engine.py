@@ -88,3 +88,29 @@ def test_fading_rate_is_the_estimator_on_the_expected_counts():
     at_mean = float(lk.estimate(*lk.probabilities(lk.mean_transmittance()))["key_rate"])
     assert abs(rates.mean() - asymptotic) <= SIGMA * se, (rates.mean(), asymptotic, se)
     assert abs(rates.mean() - at_mean) > 3 * se, (rates.mean(), at_mean, se)
+
+
+RATIOS = {"bb84_decoy": ("qber",), "bbm92": ("qber", "visibility", "chsh"), "sns_tf": ("qber", "qber_x")}
+GAINS = {"bb84_decoy": "gain", "bbm92": "coincidence_probability", "sns_tf": "gain_z"}
+EXPERIMENTS = {"bb84_decoy": [], **{k: v[:1] for k, v in TWO_ARM.items()}}
+
+
+@pytest.mark.parametrize("protocol", sorted(RATIOS))
+def test_nothing_observed_reports_nan_not_a_perfect_link(protocol):
+    """A point without detections has no QBER (nor visibility or CHSH): NaN, where a 0 would read
+    as a perfect link (a CHSH value of 2 sqrt(2)); its gain is an observed 0 and its key rate 0.
+    With counts the same ratios are finite."""
+    link, _ = make_link(EXPERIMENTS[protocol])
+    one = jax.tree_util.tree_map(lambda x: x[0], link)
+    s, o = one.shape()
+    measured = np.asarray(one.protocol.MEASURED)
+    sent = np.full(s, 10**6, np.int64)
+    dark = np.zeros((s, o), np.int64)
+    dark[measured, o - 1] = 10**6  # every pulse of a measured setting: no click
+    lit = dark.copy()
+    lit[measured, 0], lit[measured, 1], lit[measured, o - 1] = 9_000, 1_000, 10**6 - 10_000
+    none, some = (one.estimate(sent, c) for c in (dark, lit))
+    assert float(none["key_rate"]) == 0.0 and np.all(np.asarray(none[GAINS[protocol]]) == 0.0)
+    for name in RATIOS[protocol]:
+        assert np.all(np.isnan(np.asarray(none[name]))), name
+        assert np.all(np.isfinite(np.asarray(some[name]))), name

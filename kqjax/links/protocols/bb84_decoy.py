@@ -89,6 +89,12 @@ def fraction(num, den):
     return jnp.where(positive, num / jnp.where(positive, den, 1.0), 0.0)
 
 
+def observed(num, den):
+    """num / den as reported (a QBER, a gain): NaN where ``den`` has no counts, since nothing was
+    observed there; estimators use :func:`fraction` in their arithmetic."""
+    return jnp.where(den > _NO_COUNTS, fraction(num, den), jnp.nan)
+
+
 _TINY = 1e-300
 _BASES = {True: ("both Z", "both X", "bases differ"), False: ("bases agree", "bases differ")}
 """Basis classes of a pulse: with ``finite_key`` the Z/X split of the sifted pulses is drawn (the
@@ -154,7 +160,7 @@ class DecoyBB84(Protocol):
     OUTCOMES = ("correct", "error", "no_click")
     COORDS = {"intensity": INTENSITIES}
     VARIABLES = {
-        "qber": (("intensity",), "1", "quantum bit error rate"),
+        "qber": (("intensity",), "1", "quantum bit error rate (NaN without detections)"),
         "gain": (("intensity",), "1", "gain (detection probability per sifted pulse)"),
         "y1_lower": ((), "1", "single-photon yield, lower bound"),
         "e1_upper": ((), "1", "single-photon error rate, upper bound"),
@@ -306,8 +312,8 @@ class DecoyBB84(Protocol):
         return {
             "key_rate": jnp.maximum(rate, 0.0),
             "key_rate_signed": rate,  # before clipping at 0: smooth, for optimisers (< 0: no key)
-            "gain": gain,
-            "qber": qber,
+            "gain": observed(det, sifted),
+            "qber": observed(c[..., 1], det),
             "y1_lower": y1,
             "e1_upper": e1,
         }

@@ -54,7 +54,7 @@ import jax.numpy as jnp
 from kqjax.engine import random_words
 from kqjax.engine.params import component, param
 from kqjax.links.base import Protocol
-from kqjax.links.protocols.bb84_decoy import fraction, h2
+from kqjax.links.protocols.bb84_decoy import fraction, h2, observed
 
 _SUBSETS = ((0,), (1,), (0, 1))
 _SIDES = (("channel_a", "detector_a"), ("channel_b", "detector_b"))
@@ -83,10 +83,10 @@ class BBM92(Protocol):
     COORDS = {}
     VARIABLES = {
         "key_rate": ((), "bit/pulse", "secret key rate per pulse"),
-        "qber": ((), "1", "quantum bit error rate of coincidences, sifted"),
+        "qber": ((), "1", "quantum bit error rate of coincidences, sifted (NaN without coincidences)"),
         "coincidence_probability": ((), "1", "coincidence probability per sifted pulse Q_lambda"),
-        "visibility": ((), "1", "visibility V = 1 - 2 E"),
-        "chsh": ((), "1", "CHSH value of the visibility, 2 sqrt(2) V"),
+        "visibility": ((), "1", "visibility V = 1 - 2 E (NaN without coincidences)"),
+        "chsh": ((), "1", "CHSH value of the visibility, 2 sqrt(2) V (NaN without coincidences)"),
     }
     LABEL = "BBM92"
 
@@ -247,15 +247,15 @@ class BBM92(Protocol):
         c = jnp.asarray(counts, jnp.float64)[0]
         total = jnp.maximum(jnp.sum(s), 1e-300)
         coinc = c[0] + c[1]
-        gain = fraction(coinc, s[0])
         qber = fraction(c[1], coinc)
         rate = coinc / total * (1.0 - self.f_ec * h2(qber) - h2(qber))
+        qber = observed(c[1], coinc)  # NaN without coincidences, and so are V and S
         visibility = 1.0 - 2.0 * qber
         return {
             "key_rate": jnp.maximum(rate, 0.0),
             "key_rate_signed": rate,
             "qber": qber,
-            "coincidence_probability": gain,
+            "coincidence_probability": observed(coinc, s[0]),
             "visibility": visibility,
             "chsh": 2.0 * math.sqrt(2.0) * visibility,
         }

@@ -43,7 +43,7 @@ from jax.scipy.special import i0e
 from kqjax.engine import random_words
 from kqjax.engine.params import component, param
 from kqjax.links.base import Protocol
-from kqjax.links.protocols.bb84_decoy import fraction, h2
+from kqjax.links.protocols.bb84_decoy import fraction, h2, observed
 from kqjax.links.sources.twin_field import CHOICES
 
 _C = len(CHOICES)
@@ -108,8 +108,8 @@ class SendingOrNotSending(Protocol):
     COORDS = {}
     VARIABLES = {
         "key_rate": ((), "bit/pulse", "secret key rate per time window"),
-        "qber": ((), "1", "bit-flip error rate of Z windows"),
-        "qber_x": ((), "1", "error rate of post-selected X windows (mu_1, mu_1)"),
+        "qber": ((), "1", "bit-flip error rate of Z windows (NaN without Z events)"),
+        "qber_x": ((), "1", "error rate of post-selected X windows (mu_1, mu_1; NaN without X events)"),
         "phase_error": ((), "1", "phase-flip error rate of untagged single photons, upper bound"),
         "s1_lower": ((), "1", "single-photon yield, lower bound"),
         "gain_z": ((), "1", "effective events per Z window pair"),
@@ -243,7 +243,6 @@ class SendingOrNotSending(Protocol):
         n_t = sum(eff[..., s] for s in Z_PAIRS)
         z_sent = sum(sent[..., s] for s in Z_PAIRS)
         qber = fraction(sum(eff[..., s] for s in Z_ERRORS), n_t)
-        gain_z = fraction(n_t, z_sent)
 
         s00 = yld[..., VACUUM]
         s_k = [0.5 * (yld[..., i] + yld[..., j]) for i, j in ONE_SIDED]
@@ -255,7 +254,6 @@ class SendingOrNotSending(Protocol):
         x_err = c[..., SLICE0, 1] + c[..., SLICEPI, 0]
         x_eff = eff[..., SLICE0] + eff[..., SLICEPI]
         t_x = fraction(x_err, x_sent)
-        qber_x = fraction(x_err, x_eff)
         single = 2.0 * mu_1 * jnp.exp(-2.0 * mu_1)
         s1_safe = jnp.where(s1 > 0, s1, 1.0)
         e_ph = (t_x - 0.5 * jnp.exp(-2.0 * mu_1) * s00) / (single * s1_safe)
@@ -266,9 +264,9 @@ class SendingOrNotSending(Protocol):
         return {
             "key_rate": jnp.maximum(rate, 0.0),
             "key_rate_signed": rate,
-            "qber": qber,
-            "qber_x": qber_x,
+            "qber": observed(sum(eff[..., s] for s in Z_ERRORS), n_t),
+            "qber_x": observed(x_err, x_eff),
             "phase_error": e_ph,
             "s1_lower": s1,
-            "gain_z": gain_z,
+            "gain_z": observed(n_t, z_sent),
         }

@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from scipy.special import betainc
 from scipy.special import gamma as gamma_fn
 
 from kqjax.config.build import check_group
@@ -102,7 +103,10 @@ def test_fried_parameter_from_the_profile():
 
 def test_uplink_and_downlink_differ_as_they_should():
     """A constant Cn² layer of height H: plane-wave (downlink) σ_R² = 2.25 (6/11) Cn² k^(7/6) L^(11/6)
-    = 1.227 ..., spherical-wave (uplink) 2.25 B(11/6, 11/6) = 0.496 ..., L = H sec ζ. The uplink's
+    = 1.227 ..., L = H sec ζ; spherical-wave (uplink) β0² = 2.25 Cn² k^(7/6) ∫_0^L z^(5/6) (1 - z/d)^(5/6)
+    dz to the satellite at slant range d (A&P ch. 12), d^(11/6) B(L/d; 11/6, 11/6) (incomplete
+    beta), near the plane wave's 1.227 for a layer far below the satellite (0.496, B(11/6, 11/6),
+    only for a receiver at the top of the layer). The uplink's
     beam wander is 0.54 d² (λ/2W0)² (2W0/r0)^(5/3) and its fading index κ²/(1 + 2κ) exceeds the
     downlink's aperture-averaged scintillation; the uplink loses more."""
     layer = ConstantProfile(cn2=1e-15, height_m=2000.0)
@@ -114,12 +118,16 @@ def test_uplink_and_downlink_differ_as_they_should():
     base = 1e-15 * K ** (7 / 6) * length ** (11 / 6)
     assert float(down.rytov_variance(t)) == pytest.approx(2.25 * 6 / 11 * base, rel=1e-7)
     beta = gamma_fn(11 / 6) ** 2 / gamma_fn(11 / 3)
-    assert float(up.rytov_variance(t)) == pytest.approx(2.25 * beta * base, rel=1e-6)
+    _, d = up.geometry(t)
+    moment = float(d) ** (11 / 6) * beta * betainc(11 / 6, 11 / 6, length / float(d))
+    assert float(up.rytov_variance(t)) == pytest.approx(2.25 * 1e-15 * K ** (7 / 6) * moment, rel=1e-6)
+    assert 0.9 * 2.25 * 6 / 11 * base < float(up.rytov_variance(t)) < 2.25 * 6 / 11 * base
     assert 2.25 * 6 / 11 == pytest.approx(1.227, abs=1e-3) and 2.25 * beta == pytest.approx(0.496, abs=1e-3)
     # uplink beam wander at the satellite
     _, d = up.geometry(t)
     r0 = float(up.fried_parameter_m(t))
-    rc2 = 0.54 * float(d) ** 2 * (LAM / 1.0) ** 2 * (1.0 / r0) ** (5 / 3)
+    two_w0 = 2 * 1.0 * math.sqrt(0.8145 / 8)  # the 1 m telescope's beam (Klein & Degnan's gain)
+    rc2 = 0.54 * float(d) ** 2 * (LAM / two_w0) ** 2 * (two_w0 / r0) ** (5 / 3)
     assert float(up.beam_wander_variance_m2(t)) == pytest.approx(rc2, rel=1e-9)
     w_st2 = float(up.beam_radius_m(t)) ** 2 - rc2  # short-term beam, W_LT² - <r_c²> (A&P ch. 6)
     assert w_st2 > float(up.vacuum_beam_radius_m(t)) ** 2

@@ -88,17 +88,19 @@ def _segments(top, graded=False):
     return u.reshape(-1), w.reshape(-1)
 
 
-def path_moment(profile, h0=0.0, h1=30e3, zenith_rad=0.0, power=0.0, taper=0.0):
-    """sec^(1+p)(ζ) ∫_{h0}^{h1} Cn²(h) (h - h0)^p (1 - (h - h0)/(h1 - h0))^q dh, p = ``power``,
-    q = ``taper`` (units m^(1/3 + p)): the moment ∫ Cn² z^p (1 - z/Z)^q dz along the slant path.
+def path_moment(profile, h0=0.0, h1=30e3, zenith_rad=0.0, power=0.0, taper=0.0, end=None):
+    """sec^(1+p)(ζ) ∫_{h0}^{h1} Cn²(h) (h - h0)^p (1 - (h - h0)/(H - h0))^q dh, p = ``power``,
+    q = ``taper`` (units m^(1/3 + p)): the moment ∫ Cn² z^p (1 - z/Z)^q dz along the slant path,
+    whose end is at height H = ``end`` (default ``h1``; above the turbulence, Cn² = 0 up to it).
 
     ``profile`` maps heights (m) to Cn² (m^-2/3), e.g. ``functools.partial(hufnagel_valley,
-    cn2_ground=...)``. Scalar ``h0``, ``h1`` and ``zenith_rad`` (vmap for batches).
+    cn2_ground=...)``. Scalar ``h0``, ``h1``, ``end`` and ``zenith_rad`` (vmap for batches).
     """
     h0 = jnp.asarray(h0, jnp.float64)
     top = jnp.maximum(jnp.asarray(h1, jnp.float64) - h0, 0.0)
     u, w = _segments(top, graded=not (isinstance(taper, (int, float)) and taper == 0))
-    span = jnp.where(top > 0, top, 1.0)
+    length = top if end is None else jnp.maximum(jnp.asarray(end, jnp.float64) - h0, top)
+    span = jnp.where(length > 0, length, 1.0)
     f = profile(h0 + u) * u**power * jnp.clip(1.0 - u / span, 0.0, 1.0) ** taper
     return sec(zenith_rad) ** (1.0 + power) * jnp.sum(w * f)
 

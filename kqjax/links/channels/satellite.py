@@ -6,8 +6,13 @@ a pass of highest elevation ``max_elevation_deg``) or from a TLE (``satellite_tl
 ``mask_deg``, t = 0 at rise. The link budget at slant range d and elevation theta is a product of
 factors (Bourgoin et al., New J. Phys. 15, 023006, 2013, Sec. 4):
 
-- diffraction and pointing: a Gaussian beam of waist w0 = D_T / 2 (``transmitter_aperture_m``)
-  spreads to W(d)^2 = w0^2 [1 + (d / z_R)^2], z_R = pi w0^2 / lambda; pointing jitter of std
+- diffraction and pointing: the transmitter aperture of diameter D_T (``transmitter_aperture_m``)
+  illuminated by a Gaussian beam at the optimal truncation (1/e² radius 0.446 D_T) has the far-field
+  gain 0.8145 (4 pi A / lambda²) (Klein & Degnan, Appl. Opt. 13, 2134, 1974): no illumination beats
+  the uniform one's 4 pi A / lambda², so no aperture transmits more than Friis's A_T A_R / (lambda d)²
+  into a small receiver. The beam is the Gaussian of that gain on axis, waist
+  w0 = D_T sqrt(0.8145 / 8) = 0.319 D_T (a far-field 1/e² half-angle lambda / (pi w0) = 1.00
+  lambda / D_T); it spreads to W(d)^2 = w0^2 [1 + (d / z_R)^2], z_R = pi w0^2 / lambda; pointing jitter of std
   sigma_p per axis (``pointing_jitter_urad``) averages the received irradiance as a beam of
   W_eff^2 = W^2 + 4 sigma_p^2 d^2 (E[exp(-2 r^2 / W^2)] over Gaussian deflections r); on an uplink
   the beam first crosses the turbulence at the transmitter and its long-term size grows by the
@@ -26,7 +31,7 @@ factors (Bourgoin et al., New J. Phys. 15, 023006, 2013, Sec. 4):
   time (:class:`PassScintillation`): on a downlink log-normal with the aperture-averaged
   plane-wave scintillation index of the slant path (extended Rytov theory, A&P ch. 9, 10, 12;
   sigma² = ln(1 + sigma_I²)); on an uplink the beam wander at the satellite, which dominates there
-  (A&P ch. 12: <r_c²> = 0.54 d² (lambda / 2W0)² (2W0 / r0)^(5/3)), a small receiver collecting
+  (A&P ch. 12: <r_c²> = 0.54 d² (lambda / 2W0)² (2W0 / r0)^(5/3), W0 = w0), a small receiver collecting
   (1 + kappa) U^kappa of the mean, U uniform, kappa = 2 <r_c²> / W_ST².
 
 The ``background`` part (``none``, or ``sky``: :mod:`kqjax.links.channels.sky_background`) gives
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +62,7 @@ from kqjax.links.channels.lognormal_fading import LognormalFading
 
 _LAGUERRE_X, _LAGUERRE_W = np.polynomial.laguerre.laggauss(64)
 _LAGUERRE_W = _LAGUERRE_W / _LAGUERRE_W.sum()
+APERTURE_GAIN = 0.8145  # far-field gain of an optimally truncated Gaussian over a uniform aperture's (Klein & Degnan 1974)
 
 
 @component("factor", "satellite_pass")
@@ -160,10 +167,14 @@ class PassLink(Channel):
 
     def rytov_variance(self, t):
         """Slant-path Rytov variance (A&P ch. 12): plane wave on a downlink (sigma_R²), spherical
-        wave on an uplink (beta0²), 2.25 k^(7/6) sec^(11/6) ∫ Cn² h^(5/6) [(1 - h/H)^(5/6)] dh."""
+        wave on an uplink (beta0²), 2.25 k^(7/6) sec^(11/6) ∫ Cn² h^(5/6) [(1 - h/H)^(5/6)] dh with
+        H = d cos(zeta) the satellite's height on the flat-layer path (slant range d), so that the
+        taper is (1 - z/d) along the path."""
         wave = "spherical" if self.direction == "uplink" else "plane"
+        zenith = self.zenith_rad(t)
+        end = self.geometry(t)[1] * jnp.cos(zenith)
         return tb.rytov_variance_slant(self.wavenumber(), self.cn2, 0.0, self.cn2_profile.top_m(),
-                                       self.zenith_rad(t), wave)
+                                       zenith, wave, end)
 
     def aperture_parameter(self, t):
         """d² = k D_R² / 4L of the receiver over the turbulent path L = H sec(zeta)."""
@@ -172,12 +183,12 @@ class PassLink(Channel):
 
     def beam_wander_variance_m2(self, t):
         """Uplink beam wander at the satellite, <r_c²> = 0.54 d² (lambda / 2W0)² (2W0 / r0)^(5/3)
-        (A&P ch. 12, collimated beam, d the slant range, W0 = D_T / 2); 0 on a downlink."""
+        (A&P ch. 12, collimated beam, d the slant range, W0 the beam's waist); 0 on a downlink."""
         if self.direction != "uplink":
             return jnp.zeros_like(jnp.asarray(t, jnp.float64))
         _, d = self.geometry(t)
         lam = self.wavelength_nm * 1e-9
-        w0 = self.transmitter_aperture_m / 2.0
+        w0 = self.beam_waist_m()
         return 0.54 * d**2 * (lam / (2.0 * w0)) ** 2 * (2.0 * w0 / self.fried_parameter_m(t)) ** (5.0 / 3.0)
 
     def wander_exponent(self, t):
@@ -249,11 +260,17 @@ class PassLink(Channel):
         return self.background.photons(self.wavelength_nm, self.receiver_aperture_m, theta, sun, azimuth,
                                        looking_down=self.direction == "uplink")
 
+    def beam_waist_m(self):
+        """Waist of the transmitted Gaussian beam, w0 = D_T sqrt(g / 8): on axis in the far field it
+        has the gain g 4 pi A / lambda² of the aperture optimally illuminated, g = 0.8145 (Klein &
+        Degnan 1974; 2 pi w0² / (lambda d)² = g A_T / (lambda d)²)."""
+        return self.transmitter_aperture_m * math.sqrt(APERTURE_GAIN / 8.0)
+
     def vacuum_beam_radius_m(self, t):
         """Beam radius at the receiver from diffraction and pointing alone."""
         _, d = self.geometry(t)
         lam = self.wavelength_nm * 1e-9
-        w0 = self.transmitter_aperture_m / 2.0
+        w0 = self.beam_waist_m()
         w2 = w0**2 * (1.0 + (d * lam / (jnp.pi * w0**2)) ** 2)
         return jnp.sqrt(w2 + 4.0 * (self.pointing_jitter_urad * 1e-6 * d) ** 2)
 
@@ -261,9 +278,7 @@ class PassLink(Channel):
         """Effective beam radius at the receiver: diffraction, pointing and (uplink) turbulence."""
         _, d = self.geometry(t)
         lam = self.wavelength_nm * 1e-9
-        w0 = self.transmitter_aperture_m / 2.0
-        w2 = w0**2 * (1.0 + (d * lam / (jnp.pi * w0**2)) ** 2)
-        w2 = w2 + 4.0 * (self.pointing_jitter_urad * 1e-6 * d) ** 2
+        w2 = self.vacuum_beam_radius_m(t) ** 2
         if self.direction == "uplink":
             w2 = w2 + 4.0 * (d * lam / (jnp.pi * self.fried_parameter_m(t))) ** 2
         return jnp.sqrt(w2)

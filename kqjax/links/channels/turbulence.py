@@ -16,7 +16,8 @@ every formula is L. C. Andrews and R. L. Phillips, *Laser Beam Propagation throu
   (σ_B² → σ_R² for a plane wave, Θ = 1, Λ = 0; → 0.4 σ_R² ≈ β0² for a spherical wave, Θ = Λ = 0).
   On a slant path (A&P ch. 12), σ_R² = 2.25 k^(7/6) sec^(11/6)(ζ) ∫ Cn²(h) (h - h0)^(5/6) dh for a
   downlink (plane wave), with the extra weight (1 - (h - h0)/(H - h0))^(5/6) for an uplink
-  (spherical wave); for a constant Cn² these are 1.227 and 0.496 Cn² k^(7/6) L^(11/6).
+  (spherical wave to a receiver at height H); for a constant Cn² up to H these are 1.227 and
+  0.496 Cn² k^(7/6) L^(11/6).
 - Fried parameter (A&P ch. 6 and 12), r0 = (0.423 k² sec(ζ) ∫ Cn²(h) dh)^(-3/5) for a plane wave,
   (0.423 k² Cn² L)^(-3/5) on a horizontal path; a spherical wave on a horizontal path has the
   weight (z/L)^(5/3), i.e. 0.423 x 3/8 ≈ 0.16 in place of 0.423.
@@ -96,17 +97,18 @@ def gaussian_beam_rytov_variance(cn2, k, length_m, w0, focus_m=jnp.inf):
                        * jnp.cos(5.0 / 6.0 * angle) - 11.0 / 16.0 * lam ** (5.0 / 6.0))
 
 
-def rytov_variance_slant(k, profile, h0=0.0, h1=30e3, zenith_rad=0.0, wave="plane"):
-    """Rytov variance of a slant path from ``h0`` to ``h1`` (A&P ch. 12)::
+def rytov_variance_slant(k, profile, h0=0.0, h1=30e3, zenith_rad=0.0, wave="plane", end=None):
+    """Rytov variance of a slant path through the turbulence from ``h0`` to ``h1`` (A&P ch. 12)::
 
-        2.25 k^(7/6) sec^(11/6)(ζ) ∫ Cn²(h) (h - h0)^(5/6) [1 - (h - h0)/(h1 - h0)]^(5/6 if spherical) dh
+        2.25 k^(7/6) sec^(11/6)(ζ) ∫ Cn²(h) (h - h0)^(5/6) [1 - (h - h0)/(H - h0)]^(5/6 if spherical) dh
 
     ``wave="plane"``: a downlink from above ``h1`` (σ_R²); ``"spherical"``: an uplink from a point
-    source at ``h0`` (β0²)."""
+    source at ``h0`` to a receiver at height H = ``end`` (default ``h1``; a satellite's is far above
+    the turbulence, where the taper is near 1) (β0²)."""
     if wave not in ("plane", "spherical"):
         raise ValueError(f"wave={wave!r}: plane or spherical")
     taper = 5.0 / 6.0 if wave == "spherical" else 0.0
-    return 2.25 * _f(k) ** (7.0 / 6.0) * path_moment(profile, h0, h1, zenith_rad, 5.0 / 6.0, taper)
+    return 2.25 * _f(k) ** (7.0 / 6.0) * path_moment(profile, h0, h1, zenith_rad, 5.0 / 6.0, taper, end)
 
 
 # ----------------------------------------------------------------------------- coherence

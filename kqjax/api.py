@@ -156,6 +156,24 @@ def score(ds) -> float | None:
     return None  # nothing to maximise (e.g. a sensor-stability or navigation run)
 
 
+def _checked_overrides(overrides) -> list[str]:
+    """``overrides`` as a list of strings, or a one-line ConfigError: a single string (whose
+    characters would be read as overrides), an item that is not a string, or a Hydra setting
+    (``hydra.run.dir``: files go to ``output_dir``)."""
+    if isinstance(overrides, str):
+        raise ConfigError("overrides", message=f"overrides={overrides!r}: must be a list of strings, "
+                          f"e.g. [{overrides!r}]")
+    out = list(overrides)
+    for item in out:
+        if not isinstance(item, str):
+            raise ConfigError("overrides", message=f"overrides: {item!r} is not a string (write it as on the "
+                              "command line, e.g. 'run.pulses=1e9')")
+        if item.lstrip("+~").startswith(("hydra.", "hydra/")):
+            raise ConfigError("overrides", message=f"overrides: {item}: Hydra's own settings do not apply to "
+                              "kqjax.run; give output_dir= for the files")
+    return out
+
+
 def run(overrides=(), config_name: str = DEFAULT_CONFIG, output_dir=None):
     """Compose ``config_name`` with Hydra ``overrides`` (as on the command line), check it, run it.
 
@@ -166,7 +184,7 @@ def run(overrides=(), config_name: str = DEFAULT_CONFIG, output_dir=None):
     output directory that cannot be written, raise :class:`kqjax.config.errors.ConfigError` before
     any work.
     """
-    cfg = compose(overrides, config_name)
+    cfg = compose(_checked_overrides(overrides), config_name)
     prepared = prepare(cfg)
     if output_dir is not None:
         check_output_dir(output_dir)

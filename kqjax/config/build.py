@@ -171,10 +171,15 @@ def check_relations(group: str, cls, values: dict, flat: dict):
         return
     arrays = {k: (flat[f"{group}.{k}"] if f"{group}.{k}" in flat else np.asarray(v))
               for k, v in values.items() if not isinstance(v, (str, Checked))}
+    def shown(k):
+        v = values[k]
+        return v if not isinstance(v, np.ndarray) else "[" + ", ".join(f"{x:g}" for x in v) + "]"
+
     for name, why in rel(arrays):
-        shown = values[name]
-        shown = shown if not isinstance(shown, np.ndarray) else "[" + ", ".join(f"{x:g}" for x in shown) + "]"
-        raise ConfigError(f"{group}.{name}", message=f"{group}.{name}={shown}: {why}")
+        # the other fields the condition names, with their values: the user may have set either
+        why = re.sub(rf"\b{re.escape(group)}\.(\w+)\b(?!=)",
+                     lambda m: f"{m.group(0)}={shown(m.group(1))}" if m.group(1) in arrays else m.group(0), why)
+        raise ConfigError(f"{group}.{name}", message=f"{group}.{name}={shown(name)}: {why}")
 
 
 def check_validate(group: str, cls, values: dict, flat: dict, size: int):

@@ -54,7 +54,8 @@ def check(cfg, built):
     if steps < nav.MIN_STEPS:
         raise ConfigError("navigation.step_s", st.step_s,
                           message=f"navigation.step_s={st.step_s:g}: must be <= navigation.duration_s / {nav.MIN_STEPS} "
-                                  f"= {st.duration_s / nav.MIN_STEPS:g} s (at least {nav.MIN_STEPS} steps)")
+                                  f"= {st.duration_s:g} / {nav.MIN_STEPS} = {st.duration_s / nav.MIN_STEPS:g} s "
+                                  f"(at least {nav.MIN_STEPS} steps)")
     if steps > MAX_STEPS:
         raise ConfigError("navigation.step_s", st.step_s,
                           message=f"navigation.step_s={st.step_s:g}: duration_s / step_s = {steps} steps; must be "

@@ -7,13 +7,24 @@ Detection projects ``N`` atoms on the fringe ``P = (1 - C cos Phi)/2``; at mid-f
 shot is ``1/(C sqrt(N))``, so the shot-noise-limited acceleration noise per shot is
     delta a = 1 / (C sqrt(N) k_eff T^2).
 Acceleration noise of the reference mirror enters through the sensitivity function (Cheinet et al.,
-IEEE TIM 57, 1141, 2008): with short pulses the acceleration-to-phase transfer function is
-    |H_a(omega)|^2 = k_eff^2 (4 sin^2(omega T / 2) / omega^2)^2,
-and for a cycle time ``T_c`` the measured sequence aliases the noise at the harmonics of ``1/T_c``:
-    sigma_a^2(tau) = (1/tau) sum_(n>=1) |H_a(2 pi n/T_c)|^2 / (k_eff T^2)^2 S_a(n/T_c).
-For white residual acceleration noise ``S_a`` the sum is ``S_a (T_c T^3/3 - T^4/2)`` (Parseval over the
-triangular response ``f(t)``, ``int f = T^2``, ``int f^2 = 2 T^3/3``, the n = 0 term removed), i.e. a white
-noise of ``S_a (1/(3T) - 1/(2 T_c))`` per shot.
+IEEE TIM 57, 1141, 2008): with short pulses a shot measures ``a_k = int g(t - k T_c) a(t) dt`` with the
+triangular response ``g = f / T^2`` (``f(t) = t`` for ``t < T``, ``2T - t`` up to ``2T``; ``int f = T^2``,
+``int f^2 = 2 T^3/3``), whose transfer function is
+    |H_a(omega)|^2 = k_eff^2 (4 sin^2(omega T / 2) / omega^2)^2,    H_a(0) = k_eff T^2 != 0:
+unlike laser phase noise (H_phi(0) = 0), low-frequency acceleration is measured as signal, so the
+n = 0 term of the aliasing sum stays. For ``tau >> T_c`` (cycle time ``T_c``)
+    sigma_a^2(tau) = (1/tau) [S_a(0)/2 + sum_(n>=1) |H_a(2 pi n/T_c)|^2 / (k_eff T^2)^2 S_a(n/T_c)].
+White acceleration noise of one-sided PSD ``S_a``, shots not overlapping (``2T <= T_c``): the shots are
+independent, each of variance ``(S_a/2) int g^2 = S_a / (3T)``, and ``sigma_a^2(tau) = S_a T_c / (3 T tau)``
+(the sum over n >= 1 alone is ``S_a (1/(3T) - 1/(2 T_c))``; the n = 0 term adds ``S_a/(2 T_c)``).
+Random-walk acceleration, ``S_a = S_r (1 Hz / f)^2`` (1/f ASD), ``a = sigma_W W(t)`` with
+``S_r = sigma_W^2 / (2 pi^2)``: for ``j >= 1``, ``E[(a_j - a_0)^2] = sigma_W^2 (j T_c - 7T/15)`` (Ito isometry
+over the tails of the weights, ``int_0^(2T) G^2 = 23T/30`` with ``G`` the cumulative of ``g``), the structure
+function of a random walk of step variance ``sigma_W^2 T_c`` plus a white term of variance ``-7 sigma_W^2 T/30``.
+Their Allan variances (``q (2m^2 + 1)/(6m)`` and ``s^2/m``, NIST SP 1065) give, exactly at ``tau = m T_c``,
+    sigma_a^2(tau) = (2 pi^2/3) S_r tau + pi^2 S_r (T_c^2/3 - 7 T T_c/15) / tau.
+The sum over n >= 1 is ``pi^2 S_r (T_c^2/6 - 7 T T_c/15 + T^2/3)/tau``; the n = 0 peak supplies the random
+walk and the rest of the 1/tau term.
 
 Gyroscope (Sagnac effect for matter waves; Gustavson, Bouyer & Kasevich, PRL 78, 2046, 1997)
     Phi = 2 k_eff (v x Omega) T^2 = 2 m A Omega / hbar,    A = hbar k_eff v T^2 / m,
@@ -58,10 +69,12 @@ def acceleration_transfer(omega: Any, pulse_separation_s: Any) -> jax.Array:
 
 def aliased_acceleration_variance(psd: Callable[[jax.Array], jax.Array], pulse_separation_s: Any,
                                   cycle_time_s: Any, n_harmonics: int = 4096) -> jax.Array:
-    """Per-shot-equivalent acceleration variance from a one-sided PSD ``psd(f)`` [(m/s^2)^2/Hz].
+    """Aliasing sum over the cycle harmonics n >= 1 from a one-sided PSD ``psd(f)`` [(m/s^2)^2/Hz].
 
-    ``(1/T_c) sum_(n=1)^(n_harmonics) |H_a(2 pi n / T_c)|^2 / T^4 * S_a(n / T_c)`` (Cheinet 2008, aliasing
-    of the noise at the cycle harmonics); the Allan variance is this times ``T_c / tau``.
+    ``(1/T_c) sum_(n=1)^(n_harmonics) |H_a(2 pi n / T_c)|^2 / T^4 * S_a(n / T_c)`` (Cheinet 2008). The n = 0
+    term is left out: the Allan variance is this times ``T_c / tau`` plus the response at DC, ``S_a(0)/(2 tau)``
+    for a PSD finite at 0 (white: ``S_a (1/(3T) - 1/(2T_c))`` here, ``S_a/(3T)`` per shot in all); for
+    ``S_a ~ 1/f^2`` see :meth:`AtomAccelerometer.design_adev`.
     """
     Tc = jnp.asarray(cycle_time_s, jnp.float64)
     T = jnp.asarray(pulse_separation_s, jnp.float64)
@@ -143,10 +156,12 @@ class AtomAccelerometer:
 
     @property
     def vibration_per_shot(self) -> jax.Array:
-        """White vibration noise per shot, ``sqrt(S_a (1/(3T) - 1/(2 T_c)))`` [m/s^2] (Cheinet 2008, aliased)."""
+        """White vibration noise per shot, ``sqrt(S_a / (3T))`` [m/s^2]: ``(S_a/2) int g^2`` with the triangular
+        response ``g`` of unit area (Cheinet 2008; ``H_a(0) = k_eff T^2``). Shots do not overlap (``2T <= T_c``),
+        so they are independent."""
         T = jnp.asarray(self.pulse_separation_s, jnp.float64)
         s_a = jnp.asarray(self.vibration_asd_m_s2_per_rthz, jnp.float64) ** 2
-        return jnp.sqrt(s_a * (1.0 / (3.0 * T) - 1.0 / (2.0 * self.cycle_time_s)))
+        return jnp.sqrt(s_a / (3.0 * T))
 
     @property
     def noise_per_shot(self) -> jax.Array:
@@ -169,22 +184,28 @@ class AtomAccelerometer:
         return jnp.where(jnp.asarray(self.dead_time_s) > 0, self.dead_time_s + 2.0 * T,
                          jnp.asarray(self.cycle_time_s, jnp.float64))
 
-    def design_sensitivity(self, n_harmonics: int = 4096) -> jax.Array:
-        """Closed-form acceleration sensitivity [m/s^2/sqrt(Hz)] (= the 1-s Allan deviation), differentiable.
+    def design_adev(self, tau: Any = 1.0) -> jax.Array:
+        """Closed-form acceleration Allan deviation [m/s^2] of the design model at ``tau`` [s], differentiable.
 
-        ``sigma^2 T_c`` with the cycle ``T_c`` = :attr:`design_cycle_time_s` and the per-shot variance of
-        shot noise ``1/(C^2 N k_eff^2 T^4)`` plus vibration aliased through the transfer function
-        (:func:`aliased_acceleration_variance`) of the PSD ``S_w + S_r (1 Hz / f)^2`` (white part in closed
-        form). Shot noise falls as ``1/T^2``; with ``T_c`` growing with ``T``, the low-frequency vibration
-        that the interferometer does not average grows: a finite optimal ``T``.
+        Cycle ``T_c`` = :attr:`design_cycle_time_s`; vibration PSD ``S_w + S_r (1 Hz / f)^2`` (white plus 1/f
+        ASD); exact at ``tau = m T_c`` for ``2T <= T_c`` (module docstring, Cheinet 2008 sensitivity function):
+        ``sigma^2 = [1/(C^2 N k_eff^2 T^4) + S_w/(3T)] T_c/tau + pi^2 S_r (T_c^2/3 - 7 T T_c/15)/tau
+        + (2 pi^2/3) S_r tau``. Shot noise falls as ``1/T^2``; with ``T_c`` growing with ``T`` the 1/f vibration
+        grows: a finite optimal ``T``. The random-walk term does not depend on ``T``.
         """
         T = jnp.asarray(self.pulse_separation_s, jnp.float64)
         tc = self.design_cycle_time_s
+        tau = jnp.asarray(tau, jnp.float64)
         shot = (1.0 / (self.contrast * jnp.sqrt(jnp.asarray(self.atom_number, jnp.float64)) * self.k_eff * T ** 2)) ** 2
-        white = jnp.asarray(self.vibration_asd_m_s2_per_rthz, jnp.float64) ** 2 * (1.0 / (3.0 * T) - 1.0 / (2.0 * tc))
-        s_r = jnp.asarray(self.vibration_red_asd_m_s2_per_rthz, jnp.float64) ** 2
-        red = aliased_acceleration_variance(lambda f: s_r / f ** 2, T, tc, n_harmonics)
-        return jnp.sqrt((shot + white + red) * tc)
+        white = jnp.asarray(self.vibration_asd_m_s2_per_rthz, jnp.float64) ** 2 / (3.0 * T)
+        s_r = jnp.asarray(self.vibration_red_asd_m_s2_per_rthz, jnp.float64) ** 2  # at f = 1 Hz
+        red = math.pi ** 2 * s_r * (tc ** 2 / 3.0 - 7.0 * T * tc / 15.0)
+        return jnp.sqrt(((shot + white) * tc + red) / tau + 2.0 * math.pi ** 2 / 3.0 * s_r * tau)
+
+    def design_sensitivity(self) -> jax.Array:
+        """:meth:`design_adev` at ``tau = 1 s`` [m/s^2, i.e. m/s^2/sqrt(Hz) for white noise]: the objective of
+        ``mode=optimize``. Without 1/f vibration and dead time it equals :attr:`sensitivity`."""
+        return self.design_adev(1.0)
 
 
 @component("sensor", "atom_gyroscope")

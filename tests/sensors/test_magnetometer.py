@@ -18,11 +18,11 @@ def test_nv_cw_odmr_sensitivity():
     is in the 0.1-1 uT/sqrt(Hz) range quoted there."""
     nv = NVMagnetometer.preset("nv_single")
     expected = 4 / (3 * math.sqrt(3)) * H / (2.0028 * MU_B) * 1e6 / (0.3 * math.sqrt(2e5))
-    assert float(nv.sensitivity) == pytest.approx(expected, rel=1e-14)
+    assert float(nv.sensitivity) == pytest.approx(expected, rel=1e-14, abs=0)
     assert 1e-7 < expected < 1e-6
     # linear in linewidth, inverse in contrast and sqrt(rate)
     assert float(NVMagnetometer(linewidth_hz=2e6, contrast=0.15, photon_rate_hz=8e5).sensitivity) == pytest.approx(
-        2 * 2 / 2 * expected, rel=1e-12)
+        2 * 2 / 2 * expected, rel=1e-12, abs=0)
 
 
 def test_opm_spin_projection_and_photon_limits():
@@ -32,10 +32,10 @@ def test_opm_spin_projection_and_photon_limits():
     gamma = 2 * math.pi * 7.0e9
     sp = 1 / (gamma * math.sqrt(1e11 * 0.01))
     ph = 1 / (2 * 0.1 * gamma * 0.01 * math.sqrt(1e15))
-    assert float(opm.spin_projection) == pytest.approx(sp, rel=1e-14)
-    assert float(opm.photon_shot_noise) == pytest.approx(ph, rel=1e-14)
-    assert float(opm.sensitivity) == pytest.approx(math.hypot(sp, ph), rel=1e-14)
-    assert float(opm.adev(4.0)) == pytest.approx(math.hypot(sp, ph) / 2, rel=1e-12)
+    assert float(opm.spin_projection) == pytest.approx(sp, rel=1e-14, abs=0)
+    assert float(opm.photon_shot_noise) == pytest.approx(ph, rel=1e-14, abs=0)
+    assert float(opm.sensitivity) == pytest.approx(math.hypot(sp, ph), rel=1e-14, abs=0)
+    assert float(opm.adev(4.0)) == pytest.approx(math.hypot(sp, ph) / 2, rel=1e-12, abs=0)
     serf = OpticallyPumpedMagnetometer.preset("opm_serf_k")
     assert float(serf.sensitivity) < 1e-15  # sub-fT/sqrt(Hz) fundamental limit of a SERF magnetometer
 

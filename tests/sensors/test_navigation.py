@@ -103,6 +103,67 @@ def test_model_std_matches_closed_forms_without_schuler():
     assert np.all(np.abs(std(arw) / np.asarray(nv.position_error_std_open_loop(arw, t)) - 1) < 1.0 / k ** 2)
 
 
+def test_units_against_independent_values():
+    """Every field of the IMU specification converted to SI against numbers written out here, not the module's
+    constants: 1 ug = 9.80665e-6 m/s^2; 1 deg/h = pi/(180 * 3600) = 4.84813681109536e-6 rad/s; 1 deg/sqrt(h) =
+    pi/(180 * 60) = 2.908882086657216e-4 rad/sqrt(s); 1 m/s/sqrt(h) = 1/60 m/s/sqrt(s); rate random walks
+    1 ug/sqrt(h) = 1.634441666666667e-7 m/s^2/sqrt(s), 1 deg/h/sqrt(h) = 8.080228018492267e-8 rad/s/sqrt(s)."""
+    fields = ("accel_bias_ug", "accel_bias_instability_ug", "accel_vrw_m_s_per_rth", "accel_rrw_ug_per_rth",
+              "gyro_bias_deg_h", "gyro_bias_instability_deg_h", "gyro_arw_deg_per_rth", "gyro_rrw_deg_h_per_rth")
+    expected = {"accel_bias": 9.80665e-6, "accel_instability": 9.80665e-6, "accel_white": 1.6666666666666666e-2,
+                "accel_rrw": 1.634441666666667e-7, "gyro_bias": 4.84813681109536e-6,
+                "gyro_instability": 4.84813681109536e-6, "gyro_white": 2.908882086657216e-4,
+                "gyro_rrw": 8.080228018492267e-8}
+    for scale in (1.0, 3.0):
+        si = InertialNavigator(**{f: scale for f in fields}).si()
+        assert set(si) == set(expected)
+        for name, value in expected.items():
+            assert float(si[name]) == pytest.approx(scale * value, rel=1e-12, abs=0), name
+    # open loop, t = 1 h: velocity random walk 0.01 m/s/sqrt(h) gives N t^(3/2)/sqrt(3) = 0.01 * 3600/sqrt(3) m
+    vrw = InertialNavigator(**{f: 0.0 for f in fields}, schuler=False)
+    vrw = dataclasses.replace(vrw, accel_vrw_m_s_per_rth=0.01)
+    assert float(nv.position_error_std_open_loop(vrw, 3600.0)) == pytest.approx(36 / math.sqrt(3), rel=1e-12, abs=0)
+
+
+def test_bias_instability_allan_plateau():
+    """Bias instability B: the Allan deviation of the sensor error has the flicker plateau sqrt(2 ln 2/pi) B =
+    0.664 B (IEEE Std 952-1997, Annex C). The accelerometer error of the Monte Carlo (B = 10 ug, nothing else,
+    open loop, 1 s steps, 64 realisations x 2 channels of 4096 steps) is recovered from the recorded position by
+    second differences, (p_(k+1) - 2 p_k + p_(k-1))/dt^2 = (u_k + u_(k-1))/2 (zero-order hold). Its Allan
+    variance at tau = 8 .. 64 s equals, within 5 standard errors of the mean over the 128 records, the
+    expectation of the Gauss-Markov bank written out here from IEEE 952's h_-1 = B^2/pi and Keshner's pole
+    variance h_-1 ln r (r = 10^(1/2), corners of the module's bank); that expectation is the plateau 0.664 B
+    to 3 % (the bank's ripple)."""
+    b_ug, dt, n, n_real, per_decade = 10.0, 1.0, 4096, 64, 2
+    zero = dict(accel_bias_ug=0.0, accel_vrw_m_s_per_rth=0.0, accel_rrw_ug_per_rth=0.0, gyro_bias_deg_h=0.0,
+                gyro_bias_instability_deg_h=0.0, gyro_arw_deg_per_rth=0.0, gyro_rrw_deg_h_per_rth=0.0)
+    nav = InertialNavigator(accel_bias_instability_ug=b_ug, schuler=False, **zero)
+    _, phi = nv._flicker_bank(dt, n, per_decade)
+    pos = np.asarray(nv._monte_carlo_jit(nav, jax.random.key(4), dt=dt, phi_m=tuple(phi), per_decade=per_decade,
+                                         n_out=n, record_every=1, n_realisations=n_real))
+    p = np.concatenate([np.zeros((n_real, 1, 2)), pos], axis=1)
+    y = np.moveaxis((p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]) / dt ** 2, 2, 1).reshape(2 * n_real, -1)
+    b = b_ug * 9.80665e-6
+    pole_var = b ** 2 / math.pi * math.log(10 ** (1 / per_decade))
+    plateau = math.sqrt(2 * math.log(2) / math.pi) * b
+    assert plateau == pytest.approx(0.6643 * b, rel=1e-4)
+    c = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(y, axis=1)], axis=1)
+    for m in (8, 16, 32, 64):
+        lag = np.arange(-2 * m - 2, 2 * m + 3)
+        r_u = pole_var * np.sum(phi[:, None] ** np.abs(lag)[None, :], axis=0)
+        r_y, lag = (2 * r_u[1:-1] + r_u[:-2] + r_u[2:]) / 4, lag[1:-1]
+
+        def var_sum(k):  # Var(sum of k consecutive y)
+            sel = np.abs(lag) < k
+            return np.sum((k - np.abs(lag[sel])) * r_y[sel])
+
+        expected = (4 * var_sum(m) - var_sum(2 * m)) / (2 * m ** 2)
+        assert math.sqrt(expected) == pytest.approx(plateau, rel=0.03)
+        mean = (c[:, m:] - c[:, :-m]) / m
+        avar = 0.5 * np.mean((mean[:, m:] - mean[:, :-m]) ** 2, axis=1)
+        assert abs(avar.mean() - expected) < 5 * avar.std(ddof=1) / math.sqrt(len(avar)), (m, avar.mean(), expected)
+
+
 @pytest.fixture(scope="module")
 def mc_run():
     nav = InertialNavigator.preset("imu_navigation_grade")

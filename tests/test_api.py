@@ -72,6 +72,29 @@ def test_run_raises_config_error_and_writes_nothing(tmp_path, monkeypatch, overr
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("overrides, says", [
+    ("run.pulses=1e7", "overrides='run.pulses=1e7': must be a list of strings, e.g. ['run.pulses=1e7']"),
+    ([1], "overrides: 1 is not a string"),
+    (["hydra.run.dir=elsewhere"], "overrides: hydra.run.dir=elsewhere: Hydra's own settings do not apply"),
+])
+def test_run_refuses_overrides_that_are_not_a_list_of_settings(tmp_path, monkeypatch, overrides, says):
+    """A plain string (whose characters Hydra would read as overrides), a non-string item and a
+    Hydra setting (``hydra.run.dir``, which kqjax.run does not use: ``output_dir`` does) are
+    refused in one line, before any work."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(kqjax.ConfigError) as info:
+        kqjax.run(overrides)
+    assert str(info.value).startswith(says) and "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_relation_error_gives_both_values():
+    """The user may have set either field of a relation: the line shows both values."""
+    with pytest.raises(kqjax.ConfigError) as info:
+        kqjax.run(["source.mu=0.05"])
+    assert str(info.value) == "source.nu=0.1: must be < source.mu=0.05"
+
+
 def test_run_writes_files_only_with_output_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     small = ["run.mode=event", "run.pulses=1e6", "channel.length_km=[10,20]"]  # compiles fastest

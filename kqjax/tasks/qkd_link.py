@@ -110,7 +110,19 @@ def check(cfg, built):
             if pulses < 1:
                 raise ConfigError("channel", message="channel: the pass never rises above its mask")
             built = dataclasses.replace(built, run=dataclasses.replace(built.run, pulses=pulses))
+        else:
+            warn_partial_table(link, r.pulses, float(rep.reshape(-1)[0]))
     return built
+
+
+def warn_partial_table(link, pulses: float, rep_hz: float) -> None:
+    """Warn when ``pulses`` at ``rep_hz`` cover less than 99 % of a time-series channel's span (its
+    ``span_s()``, the last row's time): the run would stop part-way through the table."""
+    spans = [float(np.max(np.asarray(ch.span_s()))) for ch in link.channels().values() if hasattr(ch, "span_s")]
+    if spans and pulses / rep_hz < 0.99 * max(spans):
+        span = max(spans)
+        warnings.warn(f"run.pulses={pulses:.4g}: covers {pulses / rep_hz:.4g} s of the table's {span:.4g} s at "
+                      f"{rep_hz / 1e6:g} MHz; run.pulses={np.ceil(span * rep_hz):.4g} covers it all", stacklevel=3)
 
 
 def check_channels(cfg, link):

@@ -60,3 +60,65 @@ def test_bad_tles_are_refused(tmp_path, text, why):
     path.write_text(text)
     with pytest.raises(tp.PassError, match=why):
         tp.satrec(path)
+
+
+def _tle(tmp_path, line1_epoch=None, line2_fields=None):
+    """The shipped Micius TLE with line 1's epoch (columns 19-32) or line 2's columns replaced
+    (``{(start, end): text}``, 0-based), checksums recomputed."""
+    from kqjax.engine.params import data_file
+
+    name, line1, line2 = data_file(TLE).read_text().splitlines()[:3]
+    if line1_epoch is not None:
+        line1 = line1[:18] + line1_epoch + line1[32:]
+    for (a, b), text in (line2_fields or {}).items():
+        line2 = line2[:a] + text.rjust(b - a) + line2[b:]
+
+    def checksum(line):
+        return line[:68] + str((sum(int(c) for c in line[:68] if c.isdigit()) + line[:68].count("-")) % 10)
+
+    path = tmp_path / "sat.tle"
+    path.write_text("\n".join([name, checksum(line1), checksum(line2)]) + "\n")
+    return path
+
+
+def _check_channel(path):
+    from kqjax.config.build import check_group
+    from kqjax.config.compose import compose
+
+    return check_group("channel", compose(["experiment=satellite_micius", f"channel.tle={path}"]).channel)
+
+
+@pytest.mark.parametrize("fields,why", [
+    ({(8, 16): "197.3699"}, r"inclination 197\.37 deg: must be in \[0, 180\] deg"),
+    ({(52, 63): "0.00000000"}, "mean motion 0 rev/day: must be > 0"),
+    ({(52, 63): "-5.2391530"}, r"mean motion -5\.23915 rev/day: must be > 0"),
+])
+def test_impossible_orbits_are_refused_naming_the_tle(tmp_path, fields, why):
+    """An element set that is no orbit is refused as channel.tle, not as 'no pass found' (pass_index)."""
+    from kqjax.config.errors import ConfigError
+
+    path = _tle(tmp_path, line2_fields=fields)
+    with pytest.raises(tp.PassError, match=why) as err:
+        tp.satrec(path)
+    assert err.value.field == "tle"
+    with pytest.raises(ConfigError, match=rf"^channel\.tle={path}: TLE {why}") as err:
+        _check_channel(path)
+    assert "\n" not in str(err.value)
+
+
+def test_an_element_set_far_from_the_search_window_warns(tmp_path):
+    """SGP4 is meant for days to weeks around the epoch: one line of warning beyond 30 days, none
+    for the shipped TLE (epoch 2016-12-18 21:38, search from 2016-12-19)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_channel(TLE)
+        _check_channel(_tle(tmp_path, line1_epoch="16335.90152003"))  # 18 days before: no warning
+    path = _tle(tmp_path, line1_epoch="30353.90152003")
+    with pytest.warns(UserWarning, match=rf"^TLE {path}: epoch 2030-12-19T21:38 UTC is 5113 days from the "
+                                         "searched window; SGP4's accuracy degrades over days to weeks") as rec:
+        _check_channel(path)
+    assert len(rec) == 1 and "\n" not in str(rec[0].message)
+    with pytest.warns(UserWarning, match="is 31 days from the searched window"):
+        _check_channel(_tle(tmp_path, line1_epoch="17019.90152003"))  # 2017-01-19, after the 24 h search

@@ -3,6 +3,8 @@
 Per-slot Monte Carlo counts against their exact expectation (the expected counts of every block
 of the slot at its own time, summed), 5 standard deviations at a fixed seed.
 """
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -56,10 +58,27 @@ def test_a_relative_path_is_also_looked_up_in_the_shipped_configs(tmp_path, monk
     ("time_s,loss_db\n0,3\n1,-1\n", "line 3: loss_db=-1 must be >= 0"),
     ("time,loss_db\n0,3\n1,4\n", "line 1: needs the columns time_s and transmittance or loss_db"),
     ("time_s,loss_db\n0,3\n1,x\n", "line 3: cannot read"),
+    ("time_s,transmittance,loss_db\n0,0.1,10\n1,0.1,20\n",
+     "line 1: has both transmittance and loss_db columns; give one of them"),
+    ("time_s,transmittance\n0,0.1\n1,0.1,5\n", "line 3: 3 fields (1,0.1,5); the header has 2"),
+    ("time_s,transmittance,elevation_deg\n0,0.1,10\n1,0.1\n", "line 3: 2 fields (1,0.1); the header has 3"),
+    ("# a comment\n\ntime_s,loss_db\n0,3\n# another\n1,-1\n", "line 6: loss_db=-1 must be >= 0"),
 ])
 def test_bad_tables_name_the_line(tmp_path, text, why):
-    with pytest.raises(TableError, match=why.replace("[", r"\[").replace("]", r"\]")):
+    """The line is the file's own (comments and blank lines counted)."""
+    with pytest.raises(TableError, match="^" + re.escape(why)):
         read_table(write(tmp_path, text))
+
+
+def test_bad_tables_are_one_line_naming_the_field_and_file(tmp_path):
+    """Through the config: channel.path=FILE: line N: ...; a directory is not 'no such file'."""
+    from kqjax.config.errors import ConfigError
+
+    path = write(tmp_path, "time_s,transmittance,loss_db\n0,0.1,10\n1,0.1,20\n")
+    with pytest.raises(ConfigError, match=rf"^channel\.path={path}: line 1: has both transmittance and loss_db"):
+        make_link(["experiment=bb84_table", f"channel.path={path}"])
+    with pytest.raises(ConfigError, match=rf"^channel\.path={tmp_path}: a directory, not a file$"):
+        make_link(["experiment=bb84_table", f"channel.path={tmp_path}"])
 
 
 @pytest.mark.parametrize("mode,pulses", [("count", 3 * 10**8 + 77), ("event", 2**21 + 5)])
@@ -101,3 +120,23 @@ def test_slots_do_not_depend_on_chunk_size(tmp_path):
             for c in (2**16, 2**20) for w in (1, 2)]
     for r in runs[1:]:
         assert np.array_equal(r, runs[0])
+
+
+def test_a_run_shorter_than_the_table_warns(tmp_path):
+    """``run.pulses`` at the repetition rate sets the seconds of the table a run covers: under
+    99 % of its span (the last row's time) the run warns in one line with the pulses that cover
+    it all; a run that covers it does not warn."""
+    import warnings
+
+    from kqjax.api import prepare
+    from kqjax.config.compose import compose
+
+    table = tmp_path / "pass.csv"
+    table.write_text("time_s,loss_db\n0,35\n5,20\n10,35\n")
+    base = ["experiment=bb84_table", f"channel.path={table}"]
+    with pytest.warns(UserWarning, match=r"^run.pulses=1e\+08: covers 1 s of the table's 10 s at 100 MHz; "
+                                         r"run.pulses=1e\+09 covers it all$"):
+        prepare(compose([*base, "run.pulses=1e8"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare(compose([*base, "run.pulses=1e9"]))

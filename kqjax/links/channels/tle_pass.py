@@ -8,11 +8,14 @@ on the WGS 84 ellipsoid. Passes are found on a 10 s grid over ``search_hours`` f
 ``search_start_utc``; ``pass_index`` picks one of those rising above ``mask_deg`` (0: the first),
 and its track is tabulated every second and interpolated. The Sun's elevation, for day and night,
 comes from the low-precision solar coordinates of the Astronomical Almanac (about 0.01 deg, 1950-
-2050): nothing is downloaded.
+2050): nothing is downloaded. An element set that is not a physical orbit is refused; one whose
+epoch lies more than ``EPOCH_WARN_DAYS`` from the searched window is propagated with a warning.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -23,6 +26,9 @@ from kqjax.links.channels.satellite import PassLink
 WGS84_A = 6378137.0
 WGS84_F = 1.0 / 298.257223563
 DAY_S = 86400.0
+EPOCH_WARN_DAYS = 30.0
+"""Warn when the TLE's epoch is further than this from the searched window (SGP4's accuracy
+degrades from about a kilometre at epoch to many kilometres over days to weeks)."""
 
 
 class PassError(ValueError):
@@ -57,7 +63,31 @@ def satrec(path):
         sat = Satrec.twoline2rv(line1, line2)
     except Exception as err:  # the parser raises several types on malformed fields
         raise PassError("tle", f"TLE does not parse: {err}") from None
+    inc = math.degrees(sat.inclo)
+    if not 0.0 <= inc <= 180.0:
+        raise PassError("tle", f"TLE inclination {inc:g} deg: must be in [0, 180] deg (not a physical orbit)")
+    if not 0.0 <= sat.ecco < 1.0:
+        raise PassError("tle", f"TLE eccentricity {sat.ecco:g}: must be in [0, 1) (not a closed orbit)")
+    if not sat.no_kozai > 0.0:
+        mean_motion = sat.no_kozai * 1440.0 / (2.0 * math.pi)
+        raise PassError("tle", f"TLE mean motion {mean_motion:g} rev/day: must be > 0 (not an orbit)")
     return sat
+
+
+def epoch_jd(sat) -> float:
+    """Julian date of the TLE's epoch."""
+    return sat.jdsatepoch + sat.jdsatepochF
+
+
+def warn_if_stale(sat, start_jd: float, hours: float, tle) -> None:
+    """Warn (one line) when the TLE's epoch is more than EPOCH_WARN_DAYS from the searched window."""
+    epoch = epoch_jd(sat)
+    days = max(start_jd - epoch, epoch - (start_jd + hours / 24.0), 0.0)
+    if days > EPOCH_WARN_DAYS:
+        when = (_dt.datetime(1970, 1, 1) + _dt.timedelta(days=epoch - 2440587.5)).strftime("%Y-%m-%dT%H:%M")
+        warnings.warn(f"TLE {tle}: epoch {when} UTC is {days:.0f} days from the searched window; SGP4's "
+                      "accuracy degrades over days to weeks, so the pass may be far from the real one (use an "
+                      f"element set within {EPOCH_WARN_DAYS:g} days of search_start_utc)", stacklevel=3)
 
 
 def _checksum_ok(line: str) -> bool:
@@ -205,8 +235,9 @@ class TLEPass(PassLink):
         station = (float(values["station_lat_deg"]), float(values["station_lon_deg"]),
                    float(values["station_height_m"]))
         mask = np.radians(float(values["mask_deg"]))
-        passes = find_passes(sat, julian_date(values["search_start_utc"]), float(values["search_hours"]),
-                             station, mask)
+        start, hours = julian_date(values["search_start_utc"]), float(values["search_hours"])
+        warn_if_stale(sat, start, hours, values["tle"])
+        passes = find_passes(sat, start, hours, station, mask)
         k = int(values["pass_index"])
         if k >= len(passes):
             raise PassError("pass_index", f"the search finds {len(passes)} whole passes above the mask")

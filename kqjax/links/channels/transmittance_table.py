@@ -1,10 +1,11 @@
 """A channel given as a time series: a measured pass, or another tool's loss table.
 
 A CSV file (``path``) with a header row: column ``time_s`` (strictly increasing) and either
-``transmittance`` (in [0, 1]) or ``loss_db`` (>= 0); other columns (e.g. ``elevation_deg``) are
-ignored. The transmittance at time t interpolates ln(eta) linearly between the rows (a loss in dB
-linear in time between them); before the first and after the last row the link is down
-(transmittance 0). An optional ``fading`` factor multiplies it.
+``transmittance`` (in [0, 1]) or ``loss_db`` (>= 0), not both; other columns (e.g.
+``elevation_deg``) are ignored; every row has as many fields as the header; blank lines and lines
+starting with ``#`` are skipped. The transmittance at time t interpolates ln(eta) linearly between
+the rows (a loss in dB linear in time between them); before the first and after the last row the
+link is down (transmittance 0). An optional ``fading`` factor multiplies it.
 """
 from __future__ import annotations
 
@@ -28,21 +29,31 @@ class TableError(ValueError):
 
 def read_table(path) -> dict:
     """``{"time_s": [T], "log_eta": [T]}`` from the CSV at ``path`` (a relative path is also looked
-    up in kqjax's conf/: ``data/satquma_fs_loss_xi0.csv``); TableError names the line."""
+    up in kqjax's conf/: ``data/satquma_fs_loss_xi0.csv``); TableError names the file's line."""
     path = data_file(path)
+    if path.is_dir():
+        raise TableError("a directory, not a file")
     if not path.is_file():
         raise TableError("no such file")
     with path.open(newline="") as f:
-        rows = list(csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#")))
-    if not rows:
+        kept = [(n, text) for n, text in enumerate(f, start=1)
+                if text.strip() and not text.lstrip().startswith("#")]
+    if not kept:
         raise TableError("empty")
+    numbers = [n for n, _ in kept]
+    rows = [next(csv.reader([text]), []) for _, text in kept]
     head = [h.strip() for h in rows[0]]
     value = next((c for c in ("transmittance", "loss_db") if c in head), None)
     if "time_s" not in head or value is None:
-        raise TableError(f"line 1: needs the columns time_s and transmittance or loss_db; has {', '.join(head)}")
+        raise TableError(f"line {numbers[0]}: needs the columns time_s and transmittance or loss_db; "
+                         f"has {', '.join(head)}")
+    if "transmittance" in head and "loss_db" in head:
+        raise TableError(f"line {numbers[0]}: has both transmittance and loss_db columns; give one of them")
     it, iv = head.index("time_s"), head.index(value)
     times, values = [], []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in zip(numbers[1:], rows[1:]):
+        if len(row) != len(head):
+            raise TableError(f"line {line}: {len(row)} fields ({','.join(row)}); the header has {len(head)}")
         try:
             t, v = float(row[it]), float(row[iv])
         except (ValueError, IndexError):
@@ -95,3 +106,8 @@ class TransmittanceTable(Channel):
 
     def factors(self):
         return (TableLoss(self.time_s, self.log_eta), self.fading)
+
+    def span_s(self):
+        """Time of the table's last row, s: a run of ``f`` pulses a second covers all of it with
+        ``f span_s()`` pulses (``run.pulses``)."""
+        return jnp.asarray(self.time_s)[..., -1]

@@ -150,9 +150,15 @@ def test_elliptic_beam_of_a_free_space_link():
     assert np.isclose(float(jax.jit(FreeSpace.transmittance)(tied)), float(ch.transmittance()), rtol=1e-10)
 
 
-def test_the_turbulence_beyond_the_model_is_announced():
-    """The elliptic beam models weak to moderate turbulence (Vasylyev et al. 2016; sigma_R^2 <= 1):
-    a run with points beyond it says how many, before any work; within it, nothing is said."""
+@pytest.mark.parametrize("beam, says", [
+    ("elliptic_beam", "models weak to moderate turbulence"),
+    ("beam_wander", "takes its long-term beam and wander from weak-fluctuation theory"),
+])
+def test_the_turbulence_beyond_the_model_is_announced(beam, says):
+    """The elliptic beam models weak to moderate turbulence (Vasylyev et al. 2016), the beam
+    wander's long-term beam and wander are weak-fluctuation formulas (A&P ch. 6): sigma_R^2 <= 1.
+    A run with points beyond it says how many, before any work; within it, nothing is said;
+    without a beam factor nothing either."""
     import warnings
 
     from kqjax.api import prepare
@@ -160,10 +166,11 @@ def test_the_turbulence_beyond_the_model_is_announced():
 
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        prepare(compose(["experiment=freespace_ground", "channel.fading.beam=elliptic_beam"]))
+        prepare(compose(["experiment=freespace_ground", f"channel.fading.beam={beam}"]))
         strong = [str(w.message) for w in said]
         del said[:]
-        prepare(compose(["experiment=freespace_ground", "channel.fading.beam=elliptic_beam", "channel.cn2=[1e-15,1e-14]"]))
+        prepare(compose(["experiment=freespace_ground", f"channel.fading.beam={beam}", "channel.cn2=[1e-15,1e-14]"]))
+        prepare(compose(["experiment=freespace_ground", "channel.fading.beam=none"]))
         assert said == []
-    assert len(strong) == 1 and strong[0].startswith("channel.fading: beam=elliptic_beam models weak to moderate")
+    assert len(strong) == 1 and strong[0].startswith(f"channel.fading: beam={beam} {says}")
     assert strong[0].endswith("2 of 7 points are beyond it (up to 4.19)")

@@ -99,15 +99,18 @@ class TurbulenceFading(ChannelFading):
         return tuple(out[k]() for k in (self.scintillation, self.beam) if k != "none")
 
     def beyond_validity(self, channel) -> list[str]:
-        """Where a model it takes is used beyond its stated range: the elliptic beam is Vasylyev,
-        Semenov, Vogel's (2016) model of weak to moderate turbulence, plane-wave σ_R² <= 1."""
-        if self.beam != "elliptic_beam":
+        """Where a model it takes is used beyond its stated range, plane-wave σ_R² <= 1: the elliptic
+        beam is Vasylyev, Semenov, Vogel's (2016) model of weak to moderate turbulence, the beam
+        wander's long-term beam and wander are A&P's weak-fluctuation formulas (ch. 6)."""
+        if self.beam == "none":
             return []
         rytov = jnp.atleast_1d(channel.rytov_variance())
         beyond = int(jnp.sum(rytov > 1.0))
         if not beyond:
             return []
-        return [f"beam=elliptic_beam models weak to moderate turbulence (plane-wave Rytov variance <= 1); "
+        what = {"elliptic_beam": "models weak to moderate turbulence",
+                "beam_wander": "takes its long-term beam and wander from weak-fluctuation theory"}[self.beam]
+        return [f"beam={self.beam} {what} (plane-wave Rytov variance <= 1); "
                 f"{beyond} of {rytov.size} points are beyond it (up to {float(jnp.max(rytov)):.3g})"]
 
 

@@ -40,8 +40,9 @@ sky behind the satellite on a downlink, the Earth below it on an uplink; a TLE p
 twilight or night.
 
 A downlink's diffraction is set by the satellite's small aperture; an uplink's by the ground
-telescope, plus the turbulent spread near it, and the satellite's small receiver: an uplink loses
-more (about 10-20 dB here) for the same apertures.
+telescope, plus the turbulent spread near it, and the satellite's small receiver: with the same
+apertures an uplink loses more (the experiments' 1 m and 0.3 m: 16 dB more at 70 deg, 25 dB at
+the 10 deg mask).
 """
 from __future__ import annotations
 

@@ -444,7 +444,7 @@ def slot_summary(ds, rows: int) -> str:
         f"{ds.attrs['slot_s']:.4g} s", table(head, body),
         f"all slots pooled: {float(ds['key_rate_pooled']):.3e} bit/pulse, {float(ds['key_rate_bps_pooled']):.3e} bit/s "
         f"(asymptotic {float(ds['key_rate_asymptotic_pooled']):.3e} bit/pulse; no finite-size correction)"
-        + ("; the run was stopped: both of the pulses sent" if not ds.attrs.get("complete", True) else "")])
+        + ("; stopped early: both rates are of the pulses sent" if not ds.attrs.get("complete", True) else "")])
 
 
 def summary(ds, rows: int = 11) -> str:

@@ -382,3 +382,29 @@ def test_bad_input_is_one_line_before_any_work(overrides, message):
         kqjax.api.prepare(compose(["mode=optimize", *overrides]))
     text = str(err.value)
     assert message in text and "\n" not in text
+
+
+@pytest.mark.parametrize("name, field, values, extra", [
+    ("bb84_decoy", "source.mu", [1e-3, 1e-2, 0.1, 0.2], ["experiment=optimize_decoy", "channel.length_km=[140]",
+                                                         "source.nu=0.0005"]),
+    ("bb84_decoy finite key", "source.mu", [1e-3, 1e-2, 0.1], ["experiment=satellite_sweep", "channel.altitude_km=[800]",
+                                                              "channel.receiver_aperture_m=[0.4]", "source.nu=0.0005",
+                                                              "source.omega=0.0"]),
+    ("bbm92", "source.mean_pairs", [1e-4, 3e-4, 1e-3], ["experiment=entanglement_100km", "distance_km=[300]",
+                                                         "detector_a.dark_count_prob=1e-5",
+                                                         "detector_b.dark_count_prob=1e-5"]),
+])
+def test_without_key_the_margin_rises_towards_key(name, field, values, extra):
+    """Where there is no key the objective is the key per key-carrying detection (times the link's
+    transmittance): negative, and rising as the signal grows from 0 towards where key is, not
+    towards a signal turned off (the rate over the signal's probability alone tends to 0 from
+    below as mu -> 0: an optimiser started without key would switch the signal off)."""
+    objective = "secret_key_bits" if "finite" in name else "key_rate"
+    margins = []
+    for v in values:
+        _, built = kqjax.api.prepare(compose([*extra, f"{field}={v}"]))
+        comps = jax.tree_util.tree_map(lambda x: x[0] if np.ndim(x) else x, built.components)
+        margins.append(float(qkd_link.objective_samples(objective, comps, None, 1,
+                                                        pulses=float(built.run.pulses))[0]))
+    assert all(m < 0 for m in margins), margins
+    assert np.all(np.diff(margins) > 0), margins

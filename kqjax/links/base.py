@@ -266,9 +266,11 @@ class Protocol(abc.ABC):
         mask = jnp.asarray(self.MEASURED, bool)[:, None]
         return ps, jnp.where(mask, ps[:, None] * po, 0.0)
 
-    def margin_scale(self, parts):
-        """A positive scale of the rate: where there is no key, ``key_rate_signed`` over this is a
-        margin that does not vanish with the probabilities of the key-carrying settings."""
+    def margin_scale(self, sent, counts, parts):
+        """A positive scale of the rate at counts ``sent`` [S], ``counts`` [S, O] (e.g. the key-carrying
+        detections per pulse): where there is no key, ``key_rate_signed`` over this is a margin that
+        an optimiser climbs towards key, one that does not vanish with the key-carrying settings'
+        probabilities or intensities."""
         return 1.0
 
     def alice_bob_transmittance(self, eta):

@@ -216,32 +216,33 @@ def objective_samples(name: str, components: dict, key, samples: int, pooled: bo
     Differentiable in every field.
 
     Where there is key this is the asymptotic key rate; where there is none it is the (negative)
-    rate over the protocol's ``margin_scale`` (for decoy BB84 the GLLP bracket
-    R / (p_mu q) = Q_1 [1 - h2(e_1)] - f Q_mu h2(E_mu)): it has the sign and the scale of R but
-    does not shrink with the signal or basis probabilities, so an optimiser climbs it towards key
-    instead of turning the signal off.
+    rate over the protocol's ``margin_scale``, the key-carrying detections per pulse (for decoy
+    BB84 the key per detected signal, R / (p_mu q Q_mu) = Omega [1 - h2(e_1)] - f h2(E_mu)): it
+    has the sign of R and rises towards key as the signal's intensity and probabilities grow
+    from 0, so an optimiser climbs it towards key instead of turning the signal off.
 
     ``secret_key_bits`` is the key length l of the whole run as one block (with
     ``protocol.finite_key``: Lim et al.'s bound, unfloored) from its expected counts,
     sum_t N_t p(eta(t)) = N E_t[p(eta(t))] (:meth:`Link.expected_run`: over a pass N = f W and
     ``nodes`` Gauss-Legendre nodes over its window W; a static link: N = ``pulses``); always one
-    value, pooled over any fading. Without key it is the margin l / (N p_mu q).
+    value, pooled over any fading. Without key it is the margin l / (N p_mu q Q_mu), the key per
+    detected signal.
     """
     link = link_of(components)
     protocol, parts = link.protocol, link.parts
     scale = link.rep_rate_hz() if name == "key_rate_bps" else 1.0
-    margin = jnp.maximum(protocol.margin_scale(parts), 1e-300)
 
-    def objective(rate):
-        return jnp.where(rate > 0, scale * rate, rate / margin)
+    def margin(rate, ps, po, eta):  # the key per key-carrying detection, times the transmittance
+        return rate / jnp.maximum(protocol.margin_scale(ps, po, parts), 1e-300) * protocol.alice_bob_transmittance(eta)
 
     if name == "secret_key_bits":
         n, ps, po, eta = link.expected_run(pulses, nodes)
         rate = protocol.estimate(ps, po, parts, eta)["key_rate_signed"]
-        return jnp.where(rate > 0, n * rate, rate / margin)[None]
+        return jnp.where(rate > 0, n * rate, n * margin(rate, ps, po, eta))[None]
 
     def signed(ps, po, eta):
-        return objective(protocol.estimate(pulses * ps, pulses * po, parts, eta)["key_rate_signed"])
+        rate = protocol.estimate(pulses * ps, pulses * po, parts, eta)["key_rate_signed"]
+        return scale * jnp.where(rate > 0, rate, margin(rate, ps, po, eta))
 
     if pooled or not link.fading:
         return signed(*link.expected_state())[None]

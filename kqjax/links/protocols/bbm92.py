@@ -101,9 +101,12 @@ class BBM92(Protocol):
         q = self.sifting()
         return jnp.stack(jnp.broadcast_arrays(q, 1.0 - q), -1)
 
-    def margin_scale(self, parts):
-        """q: R / q = Q_lambda [1 - f h2(E) - h2(E)] does not vanish with the sifting."""
-        return self.sifting()
+    def margin_scale(self, sent, counts, parts):
+        """Sifted coincidences per pulse, q Q_lambda: R over it is the key per coincidence,
+        1 - f h2(E) - h2(E), which rises towards key where there is none (R / q = Q_lambda [...]
+        rises as the pairs' mean number -> 0)."""
+        c = jnp.asarray(counts, jnp.float64)[..., 0, :]
+        return (c[..., 0] + c[..., 1]) / jnp.maximum(jnp.sum(jnp.asarray(sent, jnp.float64), -1), 1e-300)
 
     # ------------------------------------------------------------------ model
 

@@ -134,7 +134,7 @@ def test_rows_are_distributions_and_limits():
             assert p.shape == (2, 3)
             assert np.all(p >= 0) and np.all(p <= 1)
             assert np.allclose(p.sum(-1), 1.0, rtol=0, atol=1e-15)
-            assert np.isclose(p[0, :2].sum(), p[1, :2].sum(), rtol=1e-14)  # Q does not depend on the bases
+            assert np.isclose(p[0, :2].sum(), p[1, :2].sum(), rtol=1e-14, atol=0)  # Q does not depend on the bases
             ps = np.asarray(protocol.setting_probabilities(parts))
             assert np.allclose(ps, [0.7**2 + 0.3**2, 2 * 0.7 * 0.3], rtol=1e-15)
     lam = 1e-7
@@ -143,7 +143,7 @@ def test_rows_are_distributions_and_limits():
                          b={"efficiency": 1.0, "dark_count_prob": 0.0, "misalignment": eb})
         q, e, _ = gain_qber(BBM92(), parts, {"channel_a": 1.0, "channel_b": 1.0})
         assert np.isclose(e, ea + eb - 2 * ea * eb, rtol=1e-5)
-        assert np.isclose(q, 2 * lam, rtol=1e-5)
+        assert np.isclose(q, 2 * lam, rtol=1e-5, atol=0)
     parts = parts_of(0.1, a={"dark_count_prob": 0.0}, b={"dark_count_prob": 0.0})
     q, _, _ = gain_qber(BBM92(), parts, {"channel_a": 0.0, "channel_b": 0.3})
     assert q == 0.0
@@ -166,7 +166,7 @@ def test_pair_statistics(stats):
         assert np.isclose(var, 2 * lam * (1 + lam), rtol=1e-12)
     else:
         assert np.allclose(p[:6], [np.exp(-2 * lam) * (2 * lam) ** k / np.prod(np.arange(1, k + 1)) for k in range(6)],
-                           rtol=1e-13)
+                           rtol=1e-13, atol=0)
         assert np.isclose(var, 2 * lam, rtol=1e-12)
     k1, k2 = src.sample_pairs(jax.random.key(3), (2**20,))
     total = np.asarray(k1 + k2, np.int64)
@@ -200,9 +200,9 @@ def test_thermal_and_poisson_multi_pairs():
         y0a, y0b = 1 - (1 - pa) ** 2, 1 - (1 - pb) ** 2
         q_ref = (1 - (1 - y0a) * np.exp(-2 * lam * ta) - (1 - y0b) * np.exp(-2 * lam * tb)
                  + (1 - y0a) * (1 - y0b) * np.exp(-2 * lam * (ta + tb - ta * tb)))
-        assert np.isclose(q, q_ref, rtol=1e-11)
+        assert np.isclose(q, q_ref, rtol=1e-11, atol=0)
         c_ref = 2 * (1 - pa) * (1 - pb) * np.exp(-lam * (ta + tb)) * np.expm1(lam * ta * tb)
-        assert np.isclose(c, c_ref, rtol=1e-12)
+        assert np.isclose(c, c_ref, rtol=1e-12, atol=0)
     t = 1e-6
     for lam in (0.01, 0.1, 1.0):
         for stats, k in (("thermal", 3), ("poisson", 2)):
@@ -274,7 +274,7 @@ def test_estimator_key_rate_and_chsh():
     qq, ee, _ = gain_qber(protocol, parts, eta)
     assert np.isclose(out["coincidence_probability"], qq, rtol=1e-13)
     assert np.isclose(out["qber"], ee, rtol=1e-13)
-    assert np.isclose(out["key_rate"], 0.5 * qq * (1 - 1.16 * float(h2(ee)) - float(h2(ee))), rtol=1e-12)
+    assert np.isclose(out["key_rate"], 0.5 * qq * (1 - 1.16 * float(h2(ee)) - float(h2(ee))), rtol=1e-12, atol=0)
     assert set(protocol.VARIABLES) <= set(out)
 
 

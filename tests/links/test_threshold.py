@@ -52,7 +52,7 @@ def test_single_photon_yield_and_error():
     y1, e1y1 = (float(x) for x in det(dark_count_prob=pd, misalignment=ed).single_photon(t, pd, 1.0))
     assert np.isclose(y1, 1 - (1 - pd) ** 2 * (1 - t), rtol=1e-12)
     assert np.isclose(e1y1, t * ed * (1 - pd) + (1 - t) * pd * (1 - pd) + (pd * pd * (1 - t) + t * pd) / 2,
-                      rtol=1e-9)
+                      rtol=1e-9, atol=0)
 
 
 def test_dead_time_and_afterpulse_mean_field():

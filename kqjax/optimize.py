@@ -373,7 +373,8 @@ def run(task, built, mode: str = "optimize"):
     attrs = {"mode": mode, "objective": s.objective, "statistic": s.statistic, "quantile": s.quantile,
              "fading_samples": n}
     stats = {f"{s.objective}_mean": ("mean", f"{long_name}, mean over fading"),
-             f"{s.objective}_quantile": ("quantile", f"{long_name}, {100 * s.quantile:g} % quantile over fading")}
+             f"{s.objective}_quantile": ("quantile", f"{long_name}, {100 * s.quantile:g} % quantile over fading")
+             } if n > 1 else {}  # drawn only over fading samples (not for pooled or whole-run objectives)
     if mode == "evaluate":
         out = evaluate(objective_fn, comps)
         arrays = {"objective": out["objective"], **{k: out[src] for k, (src, _) in stats.items()}}

@@ -422,3 +422,15 @@ def test_without_key_the_margin_rises_towards_key(name, field, values, extra):
                                                         pulses=float(built.run.pulses))[0]))
     assert all(m < 0 for m in margins), margins
     assert np.all(np.diff(margins) > 0), margins
+
+
+def test_fading_statistics_only_where_fading_is_sampled():
+    """``key_rate_mean`` and ``key_rate_quantile`` (over fading samples) are in the dataset where
+    the objective samples the fading, not where it pools it (their values would be the pooled
+    rate under a "mean over fading" label)."""
+    base = [*GYS, "experiment=optimize_decoy", "channel=lognormal_fading", "channel.attenuation_db_per_km=0.21",
+            "channel.fading.sigma=0.5", "channel.length_km=[75]", "mode=evaluate"]
+    pooled = kqjax.run([*base, "optimize.statistic=pooled"])
+    sampled = kqjax.run([*base, "optimize.statistic=quantile"])
+    assert "key_rate_mean" not in pooled and "key_rate_quantile" not in pooled
+    assert float(sampled["key_rate_quantile"][0]) < float(sampled["key_rate_mean"][0])

@@ -1,6 +1,8 @@
 """Datasets, summaries and plots of ``mode=optimize`` (trajectory + optimum) and ``mode=evaluate``."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from kqjax.results.dataset import Var, assemble as assemble_grid
@@ -72,27 +74,33 @@ def plots(ds, directory) -> list:
         names = params_of(ds)
         fig, axes = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
         flat = ds.stack(_curve=dims[1:]) if len(dims) > 1 else ds.expand_dims(_curve=[0])
-        for i in range(flat.sizes["_curve"]):
-            one = flat.isel(_curve=i)
+        curves = flat.sizes["_curve"]
+        colours = plt.cm.viridis(np.linspace(0.0, 0.9, curves)) if curves > 1 else ["C0"]
+        styles, marks = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v"]
+        for i in range(curves):
+            one, colour = flat.isel(_curve=i), colours[i]
             tag = "" if len(dims) == 1 else " (" + ", ".join(
                 f"{d}={np.asarray(one[d].values).item():g}" for d in dims[1:]) + ")"
             has_key = one["objective_opt"].values > 0
-            xs = ds[x].values
-            axes[0].plot(xs, np.where(has_key, one["objective_opt"].values, np.nan), lw=1.5,
-                         label="optimum" + tag)
+            xs = ds[x].values  # markers: a point whose neighbours have no key is drawn too
+            axes[0].plot(xs, np.where(has_key, one["objective_opt"].values, np.nan), lw=1.5, marker="o", ms=3,
+                         color=colour, label="optimum" + tag)
             start = one["objective"].isel(step=0).values
-            axes[0].plot(xs, np.where(start > 0, start, np.nan), ls="--", lw=1, label="start" + tag)
-            for name in names:
-                axes[1].plot(xs, np.where(has_key, one[f"{name}_opt"].values, np.nan), marker="o", ms=3,
-                             label=name + tag)
+            axes[0].plot(xs, np.where(start > 0, start, np.nan), ls="--", lw=1, marker="x", ms=3, color=colour,
+                         label="start" + tag)
+            for j, name in enumerate(names):  # one curve: a colour per field; several: a colour per curve
+                axes[1].plot(xs, np.where(has_key, one[f"{name}_opt"].values, np.nan), marker=marks[j % len(marks)],
+                             ms=3, color=f"C{j}" if curves == 1 else colour, ls=styles[j % len(styles)],
+                             label=name if i == 0 else None)
         log_y(axes[0])
-        axes[0].set_ylabel(label(ds["objective_opt"]).removeprefix("optimal "))
+        axes[0].set_ylabel(textwrap.fill(label(ds["objective_opt"]).removeprefix("optimal "), 40), fontsize=9)
         log_y(axes[1])
         axes[1].set_ylabel("optimal value")
         axes[1].set_xlabel(label(ds[x]))
         for ax in axes:
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=8)
+        axes[0].legend(fontsize=8)
+        axes[1].legend(fontsize=8, title=None if curves == 1 else "colours as above", title_fontsize=8)
         axes[0].set_title(f"{ds.attrs['optimizer']}, {ds.attrs['steps']} steps "
                           "(parameters shown where there is key)", fontsize=10)
         written.append(write_figure(fig, f"{directory}/optimum.png"))

@@ -321,8 +321,10 @@ def analyse(ds, built):
     if len(swept) == 1 and "time_s" not in ds.dims:
         name = swept[0].name
         value, rate = optimum(ds, name)
-        ds[f"{name}_opt"] = value.assign_attrs(units=swept[0].unit, long_name=f"optimal {swept[0].long_name}")
-        ds["key_rate_opt"] = rate.assign_attrs(units="bit/pulse", long_name=f"asymptotic key rate at the optimal {name}")
+        ds[f"{name}_opt"] = value.assign_attrs(units=swept[0].unit,
+                                               long_name=f"optimal {swept[0].long_name} (best of the swept values)")
+        ds["key_rate_opt"] = rate.assign_attrs(units="bit/pulse",
+                                               long_name=f"asymptotic key rate at the optimal {name} (best of the swept values)")
     return ds
 
 

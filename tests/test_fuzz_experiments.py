@@ -231,7 +231,13 @@ def _finite(ds, allow_plob_inf=False):
             continue
         if name == "plob_bound" and allow_plob_inf:
             values = values[np.asarray(ds["transmittance"].values) < 1]
-        if name == "plob_crossover_km" or name in UNOBSERVED:
+        if name in UNOBSERVED:  # NaN only at points where a measured setting had no clicks
+            c = ds["counts"]
+            starved = ((c.isel(outcome=slice(0, 2)).sum("outcome") == 0) & (c.sum("outcome") > 0)).any("setting")
+            nan = da.isnull()
+            assert not (nan.any([d for d in nan.dims if d not in starved.dims]) & ~starved).any(), name
+            values = values[~np.isnan(values)]
+        if name == "plob_crossover_km":
             values = values[~np.isnan(values)]
         if name == "fried_parameter_m" and "rytov_variance" in ds:  # r0 = inf exactly where the path has no turbulence
             calm = np.asarray(ds["rytov_variance"].values) == 0

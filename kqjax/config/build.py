@@ -171,6 +171,7 @@ def check_relations(group: str, cls, values: dict, flat: dict):
         return
     arrays = {k: (flat[f"{group}.{k}"] if f"{group}.{k}" in flat else np.asarray(v))
               for k, v in values.items() if not isinstance(v, (str, Checked))}
+
     def shown(k):
         v = values[k]
         return v if not isinstance(v, np.ndarray) else "[" + ", ".join(f"{x:g}" for x in v) + "]"

@@ -266,12 +266,20 @@ class Protocol(abc.ABC):
         mask = jnp.asarray(self.MEASURED, bool)[:, None]
         return ps, jnp.where(mask, ps[:, None] * po, 0.0)
 
+    def key_detections(self, counts):
+        """The key-carrying detections among ``counts`` [..., S, O] (``[...]``), or None when the
+        protocol names none."""
+        return None
+
     def margin_scale(self, sent, counts, parts):
-        """A positive scale of the rate at counts ``sent`` [S], ``counts`` [S, O] (e.g. the key-carrying
-        detections per pulse): where there is no key, ``key_rate_signed`` over this is a margin that
-        an optimiser climbs towards key, one that does not vanish with the key-carrying settings'
-        probabilities or intensities."""
-        return 1.0
+        """A positive scale of the rate at ``sent`` [S], ``counts`` [S, O]: the key-carrying detections
+        per pulse (1 when the protocol names none). Where there is no key, ``key_rate_signed`` over
+        this is the key per key-carrying detection, a margin an optimiser climbs towards key: it
+        falls as the key-carrying settings' probabilities or intensities go to 0."""
+        detections = self.key_detections(counts)
+        if detections is None:
+            return 1.0
+        return detections / jnp.maximum(jnp.sum(jnp.asarray(sent, jnp.float64), -1), 1e-300)
 
     def alice_bob_transmittance(self, eta):
         """Transmittance between the two users: the product over the arms."""

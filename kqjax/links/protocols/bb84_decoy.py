@@ -395,11 +395,11 @@ class DecoyBB84(Protocol):
         """p_mu: the fraction of pulses that carry key."""
         return parts["source"].probabilities()[..., 0]
 
-    def margin_scale(self, sent, counts, parts):
-        """Signal detections in agreeing bases per pulse, p_mu q Q_mu. The rate over it is the key
-        per detected signal, Omega [1 - h2(e_1)] - f h2(E_mu) (GLLP, Omega = Q_1 / Q_mu): where there
-        is no key it keeps the rate's sign and rises towards key as mu, p_mu or q grow from 0 (the
-        rate over p_mu q alone rises as mu -> 0, towards the vacuum's -f Y_0)."""
+    def key_detections(self, counts):
+        """Signal detections in agreeing bases (per pulse: p_mu q Q_mu). The rate over them is the
+        key per detected signal, Omega [1 - h2(e_1)] - f h2(E_mu) (GLLP, Omega = Q_1 / Q_mu): where
+        there is no key it rises towards key as mu, p_mu or q grow from 0 (the rate over p_mu q
+        alone rises as mu -> 0, towards the vacuum's -f Y_0)."""
         cz, cx = self._by_basis(counts)
         signal = (cz + cx)[..., 0, :]
-        return (signal[..., 0] + signal[..., 1]) / jnp.maximum(jnp.sum(jnp.asarray(sent, jnp.float64), -1), _TINY)
+        return signal[..., 0] + signal[..., 1]

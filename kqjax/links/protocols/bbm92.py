@@ -101,12 +101,12 @@ class BBM92(Protocol):
         q = self.sifting()
         return jnp.stack(jnp.broadcast_arrays(q, 1.0 - q), -1)
 
-    def margin_scale(self, sent, counts, parts):
-        """Sifted coincidences per pulse, q Q_lambda: R over it is the key per coincidence,
+    def key_detections(self, counts):
+        """Sifted coincidences (per pulse: q Q_lambda): R over them is the key per coincidence,
         1 - f h2(E) - h2(E), which rises towards key where there is none (R / q = Q_lambda [...]
         rises as the pairs' mean number -> 0)."""
         c = jnp.asarray(counts, jnp.float64)[..., 0, :]
-        return (c[..., 0] + c[..., 1]) / jnp.maximum(jnp.sum(jnp.asarray(sent, jnp.float64), -1), 1e-300)
+        return c[..., 0] + c[..., 1]
 
     # ------------------------------------------------------------------ model
 

@@ -227,12 +227,11 @@ class SendingOrNotSending(Protocol):
         outcome = jnp.where(left & ~right, 0, jnp.where(right & ~left, 1, 2))
         return setting.astype(jnp.int32), outcome.astype(jnp.int32)
 
-    def margin_scale(self, sent, counts, parts):
-        """Effective events of Z window pairs per window, n_t / N: the rate over it is the key per
-        Z event, which rises towards key where there is none."""
+    def key_detections(self, counts):
+        """Effective events of Z window pairs, n_t: the rate over them is the key per Z event,
+        which rises towards key where there is none."""
         c = jnp.asarray(counts, jnp.float64)
-        n_t = sum(c[..., s, 0] + c[..., s, 1] for s in Z_PAIRS)
-        return n_t / jnp.maximum(jnp.sum(jnp.asarray(sent, jnp.float64), -1), 1e-300)
+        return sum(c[..., s, 0] + c[..., s, 1] for s in Z_PAIRS)
 
     # ------------------------------------------------------------------ estimation
 
